@@ -1,0 +1,29 @@
+"""twolayer: a reproducible study of two-layer neural networks in NumPy.
+
+Importing the package is cheap: the names below are loaded on first use
+(PEP 562), so ``twolayer`` CLI commands can limit BLAS threads before NumPy
+is imported.
+"""
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "TwoLayerNet": "twolayer.net",
+    "LinearSoftmax": "twolayer.linear",
+    "TrainSettings": "twolayer.train",
+    "History": "twolayer.train",
+    "train_model": "twolayer.train",
+    "make_optimizer": "twolayer.optim",
+    "make_schedule": "twolayer.schedules",
+    "relative_error": "twolayer.gradcheck",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'twolayer' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Datasets: sources, fetching with verification, parsing, preprocessing, HDF5 storage."""

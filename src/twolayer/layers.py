@@ -1,0 +1,135 @@
+"""Layers as forward/backward pairs, in the style of CS231n's ``layers.py``.
+
+Every ``*_forward`` returns ``(out, cache)``; only the matching ``*_backward``
+reads the cache. Shapes: ``N`` examples, ``D`` inputs, ``M`` outputs,
+``C`` classes. Nothing here changes dtype: float32 in, float32 out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import get_activation
+
+
+def affine_forward(x, w, b=None):
+    """Fully connected layer ``out = x @ w (+ b)``.
+
+    x: (N, D), w: (D, M), b: (M,) or None (a layer without bias).
+    Returns out (N, M) and the cache ``(x, w, has_bias)``.
+    """
+    out = x @ w
+    if b is not None:
+        out += b
+    return out, (x, w, b is not None)
+
+
+def affine_backward(dout, cache, need_dx=True):
+    """Backward pass of :func:`affine_forward`.
+
+    dout: (N, M) upstream gradient.
+    Returns ``dx (N, D)`` (``None`` if ``need_dx`` is false: the first layer of
+    a network never needs it), ``dw (D, M)`` and ``db (M,)`` (``None`` for a
+    layer without bias).
+    """
+    x, w, has_bias = cache
+    dx = dout @ w.T if need_dx else None
+    dw = x.T @ dout
+    db = dout.sum(axis=0) if has_bias else None
+    return dx, dw, db
+
+
+def activation_forward(x, name, **settings):
+    """Element-wise activation by name (see :data:`twolayer.activations.ACTIVATIONS`).
+
+    x: any shape. Returns ``out`` (same shape) and the cache ``(x, out, act)``.
+    """
+    act = get_activation(name, **settings)
+    out = act.forward(x)
+    return out, (x, out, act)
+
+
+def activation_backward(dout, cache):
+    """Backward pass of :func:`activation_forward`; ``dout`` has the shape of x."""
+    x, out, act = cache
+    dx = dout.copy()
+    act.backward_inplace(dx, x, out)
+    return dx
+
+
+def relu_forward(x):
+    """ReLU ``max(0, x)``; x: any shape."""
+    return activation_forward(x, "relu")
+
+
+def relu_backward(dout, cache):
+    """Gradient of ReLU: passes ``dout`` where ``x > 0`` (0 at the kink)."""
+    return activation_backward(dout, cache)
+
+
+def sigmoid_forward(x):
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, computed without overflow."""
+    return activation_forward(x, "sigmoid")
+
+
+def sigmoid_backward(dout, cache):
+    """Gradient of the sigmoid: ``dout * s * (1 - s)``."""
+    return activation_backward(dout, cache)
+
+
+def tanh_forward(x):
+    """Hyperbolic tangent."""
+    return activation_forward(x, "tanh")
+
+
+def tanh_backward(dout, cache):
+    """Gradient of tanh: ``dout * (1 - tanh(x)**2)``."""
+    return activation_backward(dout, cache)
+
+
+def leaky_relu_forward(x, alpha=0.01):
+    """Leaky ReLU ``x if x > 0 else alpha * x``."""
+    return activation_forward(x, "leaky_relu", alpha=alpha)
+
+
+def leaky_relu_backward(dout, cache):
+    """Gradient of the leaky ReLU: ``dout`` where ``x > 0``, ``alpha * dout`` elsewhere."""
+    return activation_backward(dout, cache)
+
+
+def log_softmax(scores):
+    """Row-wise log-softmax by the log-sum-exp trick. scores: (N, C) -> (N, C)."""
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted
+
+
+def softmax(scores):
+    """Row-wise softmax probabilities, stable for scores of any magnitude. (N, C) -> (N, C)."""
+    p = scores - scores.max(axis=1, keepdims=True)
+    np.exp(p, out=p)
+    p /= p.sum(axis=1, keepdims=True)
+    return p
+
+
+def softmax_loss(scores, y):
+    """Mean softmax cross-entropy loss and its gradient.
+
+    scores: (N, C) unnormalised class scores; y: (N,) integer labels in [0, C).
+    Returns ``loss`` (a Python float, the mean over the N rows) and
+    ``dscores`` (N, C) = (softmax(scores) - onehot(y)) / N.
+
+    Scores are shifted by their row maximum before exponentiation, so scores
+    of +-1e4 (or any finite value) give a finite loss and gradient.
+    """
+    n = scores.shape[0]
+    rows = np.arange(n)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    sums = probs.sum(axis=1, keepdims=True)
+    log_probs_y = shifted[rows, y] - np.log(sums[:, 0])
+    loss = float(-log_probs_y.sum() / n)
+    probs /= sums
+    probs[rows, y] -= 1
+    probs /= n
+    return loss, probs

@@ -1,0 +1,215 @@
+"""The two-layer network: affine -> activation -> affine -> softmax.
+
+``TwoLayerNet`` keeps CS231n's surface (``params``, ``loss``, ``predict``,
+``train``) so notebooks port unchanged, and adds the settings the studies
+vary: activation, optional biases, named initialisation, L2 convention and
+dtype. ``loss`` is the reference implementation (built from
+:mod:`twolayer.layers`); the training loop uses the allocation-free kernels
+of :mod:`twolayer.kernels`, which the tests compare against it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import get_activation
+from .classifier import Classifier
+from .init import init_weights
+from .layers import activation_backward, activation_forward, affine_backward, affine_forward, softmax_loss
+from .regularization import l2_coefficient, l2_grad_scale, l2_penalty
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def resolve_dtype(dtype):
+    """np.float32 / np.float64 from a dtype or its name; anything else is refused."""
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; valid dtypes are: float32, float64")
+        return np.dtype(DTYPES[dtype])
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def make_rng(rng=None, seed=None):
+    """A random generator from an explicit ``rng`` or ``seed`` (default seed 0, never global state)."""
+    if rng is not None:
+        return rng
+    return np.random.default_rng(0 if seed is None else seed)
+
+
+class TwoLayerNet(Classifier):
+    """Two-layer fully connected classifier.
+
+    Parameters (shapes): ``W1 (D, H)``, ``b1 (H,)``, ``W2 (H, C)``, ``b2 (C,)``;
+    the biases are absent when ``bias=False`` (the report's models).
+
+    input_size, hidden_size, output_size: D, H, C.
+    std: scale of the ``cs231n`` initialisation (ignored by the others).
+    activation: a name from :data:`twolayer.activations.ACTIVATIONS`.
+    init: a name from :data:`twolayer.init.INITIALISERS`.
+    reg_convention: ``"full"`` (reg*sum W^2) or ``"half"`` (0.5*reg*sum W^2).
+    dtype: float64 (default, for gradient checks) or float32 (fast training).
+    rng / seed: where the initial weights come from; ``RandomState(0)`` gives
+    the CS231n notebooks' weights exactly. Without either, seed 0.
+    """
+
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        output_size,
+        std=1e-4,
+        *,
+        activation="relu",
+        activation_settings=None,
+        bias=True,
+        init="cs231n",
+        reg_convention="full",
+        dtype=np.float64,
+        rng=None,
+        seed=None,
+    ):
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("output_size", output_size)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.output_size = int(output_size)
+        self.activation = activation
+        self.activation_settings = dict(activation_settings or {})
+        self.act = get_activation(activation, **self.activation_settings)
+        self.bias = bool(bias)
+        self.init = init
+        self.std = std
+        l2_coefficient(reg_convention)  # validates the name
+        self.reg_convention = reg_convention
+        dt = resolve_dtype(dtype)
+        gen = make_rng(rng, seed)
+        w1 = init_weights(init, gen, self.input_size, self.hidden_size, std=std)
+        w2 = init_weights(init, gen, self.hidden_size, self.output_size, std=std)
+        self.params = {"W1": np.ascontiguousarray(w1, dtype=dt)}
+        if self.bias:
+            self.params["b1"] = np.zeros(self.hidden_size, dtype=dt)
+        self.params["W2"] = np.ascontiguousarray(w2, dtype=dt)
+        if self.bias:
+            self.params["b2"] = np.zeros(self.output_size, dtype=dt)
+
+    # -- description -------------------------------------------------------
+    @property
+    def num_classes(self):
+        return self.output_size
+
+    weight_names = ("W1", "W2")
+
+    def describe(self):
+        """The settings that rebuild this net (stored in model files)."""
+        return {
+            "kind": "twolayer",
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "output_size": self.output_size,
+            "activation": self.activation,
+            "activation_settings": self.activation_settings,
+            "bias": self.bias,
+            "init": self.init,
+            "std": self.std,
+            "reg_convention": self.reg_convention,
+            "dtype": str(self.dtype),
+        }
+
+    @classmethod
+    def from_params(cls, params, **settings):
+        """A net holding copies of the given arrays (``W1``, ``W2`` and, if present, ``b1``, ``b2``)."""
+        w1 = np.asarray(params["W1"])
+        w2 = np.asarray(params["W2"])
+        settings.setdefault("bias", "b1" in params)
+        settings.setdefault("dtype", w1.dtype)
+        net = cls(w1.shape[0], w1.shape[1], w2.shape[1], **settings)
+        net.set_params(**{k: v for k, v in params.items() if k in net.params})
+        return net
+
+    # -- forward / backward (reference implementation) ---------------------
+    def scores(self, X):
+        """Class scores (N, C) for inputs X (N, D)."""
+        p = self.params
+        h, _ = affine_forward(X, p["W1"], p.get("b1"))
+        a = self.act.forward(h, out=h)
+        s, _ = affine_forward(a, p["W2"], p.get("b2"))
+        return s
+
+    def loss(self, X, y=None, reg=0.0):
+        """CS231n's ``loss``: scores if ``y`` is None, else ``(loss, grads)``.
+
+        X: (N, D); y: (N,) integer labels. The loss is the mean softmax
+        cross-entropy plus the L2 penalty on W1 and W2 in this net's
+        convention; ``grads`` has the keys of ``params``.
+        """
+        p = self.params
+        h, cache1 = affine_forward(X, p["W1"], p.get("b1"))
+        a, cache_act = activation_forward(h, self.activation, **self.activation_settings)
+        scores, cache2 = affine_forward(a, p["W2"], p.get("b2"))
+        if y is None:
+            return scores
+        data_loss, dscores = softmax_loss(scores, y)
+        loss = data_loss + l2_penalty((p["W1"], p["W2"]), reg, self.reg_convention)
+        da, dW2, db2 = affine_backward(dscores, cache2)
+        dh = activation_backward(da, cache_act)
+        _, dW1, db1 = affine_backward(dh, cache1, need_dx=False)
+        k = l2_grad_scale(reg, self.reg_convention)
+        if k:
+            dW1 += k * p["W1"]
+            dW2 += k * p["W2"]
+        grads = {"W1": dW1, "W2": dW2}
+        if self.bias:
+            grads["b1"] = db1
+            grads["b2"] = db2
+        return loss, {name: grads[name] for name in p}
+
+    # -- CS231n training surface -------------------------------------------
+    def train(
+        self,
+        X,
+        y,
+        X_val,
+        y_val,
+        learning_rate=1e-3,
+        learning_rate_decay=0.95,
+        reg=5e-6,
+        num_iters=100,
+        batch_size=200,
+        verbose=False,
+        seed=0,
+    ):
+        """CS231n's ``train``: SGD on minibatches drawn with replacement.
+
+        The learning rate is multiplied by ``learning_rate_decay`` at the end
+        of every epoch (``max(N / batch_size, 1)`` iterations), when the
+        train and validation accuracies are recorded. Returns a dict with
+        ``loss_history``, ``train_acc_history`` and ``val_acc_history``;
+        the full :class:`twolayer.train.History` is under ``"history"``.
+        """
+        from .train import TrainSettings, train_model
+
+        steps_per_epoch = max(X.shape[0] // batch_size, 1)
+        settings = TrainSettings(
+            steps=num_iters,
+            lr=learning_rate,
+            reg=reg,
+            batch_size=batch_size,
+            sampling="with_replacement",
+            schedule={"name": "step", "decay": learning_rate_decay, "every": steps_per_epoch},
+            optimizer={"name": "sgd"},
+            eval_every=steps_per_epoch,
+            log_every=1,
+            verbose_every=100 if verbose else 0,
+        )
+        hist = train_model(self, X, y, X_val, y_val, settings, seed=seed)
+        return {
+            "loss_history": list(hist.loss),
+            "train_acc_history": list(hist.train_acc),
+            "val_acc_history": list(hist.val_acc),
+            "history": hist,
+        }
