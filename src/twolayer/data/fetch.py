@@ -1,0 +1,232 @@
+"""Obtain a dataset's archives: local copies first, then the URLs in order.
+
+For each file of a :class:`~twolayer.data.sources.Source`:
+
+1. look in every local raw directory (``resources/raw/<dataset>/`` and
+   ``/usr/share/datasets/<dataset>/`` by default) under each of the
+   source's directory names;
+2. otherwise download from each URL in order, with a timeout, a bounded
+   number of retries with exponential back-off for errors that may pass
+   (timeouts, resets, HTTP 5xx/429) and none for those that will not (an
+   unknown host, a refused connection, HTTP 404), and a progress bar.
+
+Whatever is found is written to a temporary name in the destination,
+verified (:mod:`twolayer.data.verify`), and only then renamed to its final
+name; a refused file is deleted, never left where a later run would take it
+for good. When no location yields a verified file the error names the
+files, every place tried with its reason, and where to put a manual copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shutil
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..atomic import remove_stale_temporaries, temporary_name, write_json
+from ..progress import Progress
+from .verify import VerificationError, verify_file
+
+DEFAULT_SEARCH_DIRS = ("resources/raw", "/usr/share/datasets")
+CHUNK = 1 << 16
+
+
+class FetchError(Exception):
+    """No location provided a verified copy of one or more files."""
+
+
+class _Transient(Exception):
+    pass
+
+
+class _Permanent(Exception):
+    pass
+
+
+def _classify(exc):
+    """Turn a download exception into _Transient (worth a retry) or _Permanent."""
+    if isinstance(exc, urllib.error.HTTPError):
+        if exc.code >= 500 or exc.code == 429:
+            return _Transient(f"HTTP {exc.code} {exc.reason}")
+        return _Permanent(f"HTTP {exc.code} {exc.reason}")
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        if isinstance(reason, socket.gaierror):
+            return _Permanent(f"cannot resolve host ({reason.strerror}; no network?)")
+        if isinstance(reason, ConnectionRefusedError):
+            return _Permanent("connection refused")
+        if isinstance(reason, (TimeoutError, socket.timeout)):
+            return _Transient("timed out")
+        if isinstance(reason, OSError) and reason.errno in (101, 113):  # network/host unreachable
+            return _Permanent(f"unreachable ({reason.strerror})")
+        return _Transient(str(reason))
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return _Transient("timed out")
+    if isinstance(exc, (ConnectionError, http.client.HTTPException)):
+        return _Transient(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, ValueError):  # malformed URL
+        return _Permanent(str(exc))
+    return _Transient(f"{type(exc).__name__}: {exc}")
+
+
+def _download_once(url, tmp, timeout, log):
+    from .. import __version__
+
+    req = urllib.request.Request(url, headers={"User-Agent": f"twolayer/{__version__}"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            total = int(resp.headers.get("Content-Length") or 0)
+            bar = Progress(total, f"  {url.rsplit('/', 1)[-1]}", stream=log)
+            written = 0
+            with open(tmp, "wb") as fh:
+                while chunk := resp.read(CHUNK):
+                    fh.write(chunk)
+                    written += len(chunk)
+                    bar.update(len(chunk))
+            bar.close()
+            if total and written != total:
+                raise _Transient(f"incomplete download: {written} of {total} bytes")
+    except (_Transient, _Permanent):
+        raise
+    except Exception as exc:  # network errors of every kind
+        raise _classify(exc) from None
+
+
+def _download(url, tmp, timeout, retries, backoff, log):
+    """Download with retries; raises _Permanent or the last _Transient."""
+    for attempt in range(retries + 1):
+        try:
+            _download_once(url, tmp, timeout, log)
+            return
+        except _Transient as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if attempt == retries:
+                raise _Transient(f"{exc} (after {retries + 1} attempts)") from None
+            wait = backoff * 2**attempt
+            print(f"  {url}: {exc}; retrying in {wait:.1f} s", file=log, flush=True)
+            time.sleep(wait)
+        except _Permanent:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def local_candidates(source, remote, search_dirs):
+    out = []
+    for d in search_dirs:
+        for sub in source.dirnames:
+            out.append(Path(d) / sub / remote.name)
+    return out
+
+
+def _accept(tmp, dest, remote, label):
+    """Verify ``tmp``; on success rename it to ``dest``. On failure delete it and re-raise."""
+    try:
+        verified = verify_file(tmp, remote, label=label)
+    except VerificationError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.replace(tmp, dest)
+    return verified
+
+
+def fetch_file(source, remote, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=30.0, retries=2, backoff=1.0, log=None):
+    """Put a verified copy of ``remote`` at ``dest_dir/<name>``; return its provenance dict.
+
+    Raises :class:`FetchError` (with every attempt and its reason) if no
+    location provides one.
+    """
+    log = log if log is not None else sys.stderr
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / remote.name
+    remove_stale_temporaries(dest)
+    tmp = temporary_name(dest)
+    attempts = []
+
+    if dest.exists():  # a previous run's verified copy: check it again, keep it if still good
+        try:
+            verified = verify_file(dest, remote)
+            return {"file": remote.name, "origin": "already present", **verified.describe()}
+        except VerificationError as exc:
+            dest.unlink()
+            attempts.append(f"existing {dest} removed: {exc}")
+
+    found_local = False
+    for cand in local_candidates(source, remote, search_dirs):
+        if not cand.is_file():
+            continue
+        found_local = True
+        try:
+            shutil.copyfile(cand, tmp)
+            verified = _accept(tmp, dest, remote, label=f"local copy {cand}")
+        except VerificationError as exc:
+            attempts.append(f"refused: {exc}")
+            print(f"  refused: {exc}", file=log, flush=True)
+            continue
+        except OSError as exc:
+            attempts.append(f"local copy {cand} unreadable: {exc}")
+            continue
+        print(f"  {remote.name}: verified local copy {cand} ({verified.how})", file=log, flush=True)
+        return {"file": remote.name, "origin": f"local:{cand}", **verified.describe()}
+    if not found_local:
+        searched = ", ".join(str(p.parent) for p in local_candidates(source, remote, search_dirs))
+        attempts.append(f"no local copy in {searched or '(no local directories given)'}")
+
+    for base in source.urls:
+        url = base + remote.name
+        try:
+            print(f"  downloading {url}", file=log, flush=True)
+            _download(url, tmp, timeout, retries, backoff, log)
+            verified = _accept(tmp, dest, remote, label=f"download from {url}")
+        except (_Transient, _Permanent) as exc:
+            attempts.append(f"{url}: {exc}")
+            print(f"  {url}: {exc}", file=log, flush=True)
+            continue
+        except VerificationError as exc:
+            attempts.append(f"refused: {exc}")
+            print(f"  refused: {exc}", file=log, flush=True)
+            continue
+        return {"file": remote.name, "origin": url, **verified.describe()}
+
+    raise FetchError(_failure_message(source, remote, attempts, search_dirs))
+
+
+def _failure_message(source, remote, attempts, search_dirs):
+    digest = f"MD5 {remote.md5}" if remote.md5 else f"payload SHA-256 {remote.payload_sha256}"
+    where = Path(search_dirs[0]) / source.dirnames[0] if search_dirs else Path("resources/raw") / source.name
+    lines = [f"could not obtain {remote.name} of dataset {source.name!r}:"]
+    lines += [f"  - {a}" for a in attempts]
+    lines.append(f"  Put a copy of {remote.name} ({digest}) into {where}/ and run again.")
+    return "\n".join(lines)
+
+
+def fetch_dataset(source, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=30.0, retries=2, backoff=1.0, log=None):
+    """Fetch every file of ``source`` into ``dest_dir``; write and return ``provenance.json``.
+
+    All files are attempted; if any fails, one :class:`FetchError` lists them all.
+    """
+    if source.format == "generated":
+        raise ValueError(f"dataset {source.name!r} is generated, there is nothing to fetch")
+    log = log if log is not None else sys.stderr
+    print(f"fetching {source.name} into {dest_dir}", file=log, flush=True)
+    records, failures = {}, []
+    for remote in source.files:
+        try:
+            records[remote.key] = fetch_file(source, remote, dest_dir, search_dirs, timeout, retries, backoff, log)
+        except FetchError as exc:
+            failures.append(str(exc))
+    if failures:
+        raise FetchError("\n".join(failures))
+    prov = {"dataset": source.name, "files": records}
+    write_json(Path(dest_dir) / "provenance.json", prov)
+    return prov

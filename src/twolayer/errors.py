@@ -1,0 +1,5 @@
+"""The error a user can fix: raised with a message that names the file or key and what to do."""
+
+
+class UserError(Exception):
+    pass

@@ -1,0 +1,328 @@
+"""Datasets: download -> verify -> parse -> HDF5 -> read back, and every refusal."""
+
+import gzip
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+from fakedata import idx_bytes, make_cifar_archive, make_idx_dataset
+
+from twolayer.data.fetch import FetchError, fetch_dataset, fetch_file
+from twolayer.data.idx import FormatError, parse_idx
+from twolayer.data.prepare import load_raw, prepare_dataset
+from twolayer.data.preprocess import get_recipe, normalise, split_raw
+from twolayer.data.sources import get_source, source_from_dict
+from twolayer.data.store import DataFileError, check_provenance, info, load_split, read_attrs
+
+NONE_TAIL = {"split": {"kind": "tail", "train": 50, "val": 10, "test": None}, "normalise": {"kind": "none"}}
+
+
+def served_source(name, spec, base, mode="ok"):
+    return source_from_dict(name, {**spec, "urls": [f"{base}/{mode}/"]})
+
+
+def no_leftovers(directory, allowed=("provenance.json",)):
+    """Nothing but verified files may remain: no temporaries, nothing refused."""
+    return sorted(p.name for p in directory.iterdir() if p.name not in allowed) if directory.exists() else []
+
+
+def test_idx_download_verify_parse_store_roundtrip(http_server, tmp_path):
+    base, root, server = http_server
+    arrays, spec = make_idx_dataset(root)
+    src = served_source("tiny", spec, base)
+    raw = tmp_path / "raw"
+    prov = fetch_dataset(src, raw, search_dirs=(), log=sys.stderr)
+    assert len(server.requests) == 4
+    assert {r["how"] for r in prov["files"].values()} == {"archive-md5"}
+    out = tmp_path / "tiny.h5"
+    prepare_dataset(src, "t", NONE_TAIL, raw, out)
+    X, y = load_split(out, "train")
+    assert X.dtype == np.float32 and y.dtype == np.uint8
+    assert np.array_equal(X, arrays["train_images"][:50].reshape(50, -1).astype(np.float32))
+    assert np.array_equal(y, arrays["train_labels"][:50])
+    Xv, yv = load_split(out, "val")
+    assert np.array_equal(Xv, arrays["train_images"][50:60].reshape(10, -1))
+    Xt, yt = load_split(out, "test")
+    assert np.array_equal(Xt, arrays["test_images"].reshape(20, -1)) and np.array_equal(yt, arrays["test_labels"])
+    attrs = read_attrs(out)
+    assert attrs["dataset"] == "tiny" and attrs["recipe"] == "t" and attrs["image_shape"] == [28, 28]
+    assert attrs["provenance"]["files"]["train_images"]["origin"].startswith(base)
+    with h5py.File(out) as f:
+        assert f["train/X"].chunks[1] == 784  # chunked by rows
+
+
+def test_cifar_download_parse_store_roundtrip(http_server, tmp_path):
+    base, root, _ = http_server
+    arrays, spec = make_cifar_archive(root)
+    src = served_source("cifar_tiny", spec, base)
+    raw = tmp_path / "raw"
+    fetch_dataset(src, raw, search_dirs=())
+    recipe = {"split": {"kind": "tail", "train": 6, "val": 2, "test": None}, "normalise": {"kind": "none"}}
+    out = tmp_path / "c.h5"
+    prepare_dataset(src, "r", recipe, raw, out)
+    X, y = load_split(out, "train")
+    imgs, labels = arrays["train"]
+    assert np.array_equal(X, imgs[:6].reshape(6, -1).astype(np.float32))  # HWC rows, as CS231n
+    assert np.array_equal(y, labels[:6])
+    # the first pixel's three channels come from bytes 1, 1025 and 2049 of the record
+    assert X[0, :3].tolist() == imgs[0, 0, 0, :].astype(float).tolist()
+    Xt, yt = load_split(out, "test")
+    assert np.array_equal(yt, arrays["test"][1])
+
+
+def test_retries_transient_errors(http_server, tmp_path):
+    base, root, server = http_server
+    _, spec = make_idx_dataset(root)
+    src = served_source("tiny", spec, base, mode="flaky2")
+    fetch_dataset(src, tmp_path / "raw", search_dirs=(), retries=2, backoff=0.01)
+    assert len(server.requests) == 12  # 2 refusals + 1 success per file
+
+
+def test_truncated_download_is_refused_and_nothing_remains(http_server, tmp_path):
+    base, root, _ = http_server
+    _, spec = make_idx_dataset(root)
+    src = served_source("tiny", spec, base, mode="truncated")
+    raw = tmp_path / "raw"
+    with pytest.raises(FetchError, match="incomplete download") as err:
+        fetch_dataset(src, raw, search_dirs=(), retries=1, backoff=0.01)
+    assert "Put a copy of train-images-idx3-ubyte.gz" in str(err.value)
+    assert no_leftovers(raw) == []
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped"])
+def test_damaged_archive_is_refused(http_server, tmp_path, damage):
+    base, root, _ = http_server
+    _, spec = make_idx_dataset(root)
+    path = root / spec["files"]["train_images"]["name"]
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    src = served_source("tiny", spec, base)
+    raw = tmp_path / "raw"
+    with pytest.raises(FetchError) as err:
+        fetch_dataset(src, raw, search_dirs=())
+    msg = str(err.value)
+    assert "train-images-idx3-ubyte.gz" in msg and "archive MD5 expected" in msg and "got" in msg
+    assert ("truncated" in msg) if damage == "truncated" else ("corrupt" in msg or "payload SHA-256 expected" in msg)
+    # the good files are kept, the damaged one is not there, nor any temporary
+    assert "train-images-idx3-ubyte.gz" not in no_leftovers(raw)
+    assert not [p for p in raw.iterdir() if ".tmp-" in p.name]
+    assert not (raw / "provenance.json").exists()
+
+
+def test_recompressed_copy_is_accepted_by_payload(http_server, tmp_path):
+    base, root, _ = http_server
+    _, spec = make_idx_dataset(root)
+    path = root / spec["files"]["test_labels"]["name"]
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1, mtime=12345))
+    src = served_source("tiny", spec, base)
+    prov = fetch_dataset(src, tmp_path / "raw", search_dirs=())
+    assert prov["files"]["test_labels"]["how"] == "payload-sha256"
+    assert prov["files"]["train_labels"]["how"] == "archive-md5"
+
+
+def test_wrong_magic_number_is_refused(tmp_path):
+    good = idx_bytes(np.zeros((2, 28, 28)))
+    bad = b"\x00\x00\x08\x02" + good[4:]
+    with pytest.raises(FormatError, match="IDX file with 2 dimensions, expected 3"):
+        parse_idx(bad, "x", ndim=3)
+    with pytest.raises(FormatError, match="wrong magic number 0x12345678"):
+        parse_idx(b"\x12\x34\x56\x78" + good[4:], "x", ndim=3)
+    with pytest.raises(FormatError, match="header says shape"):
+        parse_idx(good[:-5], "x", ndim=3)
+
+
+def test_wrong_magic_number_in_a_verified_archive_fails_prepare(http_server, tmp_path):
+    base, root, _ = http_server
+    arrays, spec = make_idx_dataset(root)
+    # an archive whose checksum is recorded but whose content is a label file, not images
+    name = spec["files"]["train_images"]["name"]
+    payload = idx_bytes(arrays["train_labels"])
+    (root / name).write_bytes(gzip.compress(payload, mtime=0))
+    from fakedata import md5
+
+    spec["files"]["train_images"]["md5"] = md5(root / name)
+    spec["files"]["train_images"].pop("payload_sha256")
+    src = served_source("tiny", spec, base)
+    raw = tmp_path / "raw"
+    fetch_dataset(src, raw, search_dirs=())
+    out = tmp_path / "t.h5"
+    with pytest.raises(FormatError, match="expected 3"):
+        prepare_dataset(src, "t", NONE_TAIL, raw, out)
+    assert not out.exists() and not list(tmp_path.glob(".t.h5*"))
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ((("../evil.sh", b"rm -rf /"),), "would escape the archive"),
+        ((("cifar-10-batches-bin/data_batch_1.bin.pickle", b"\x80\x04"),), "unexpected member"),
+    ],
+)
+def test_tar_with_unexpected_member_is_refused(http_server, tmp_path, extra, message):
+    base, root, _ = http_server
+    _, spec = make_cifar_archive(root, extra_members=extra)
+    src = served_source("cifar_tiny", spec, base)
+    raw = tmp_path / "raw"
+    fetch_dataset(src, raw, search_dirs=())  # the checksum is right: the content is what is wrong
+    with pytest.raises(FormatError, match=message):
+        load_raw(src, raw)
+    assert not (tmp_path / "evil.sh").exists() and not (raw / "evil.sh").exists()
+
+
+def test_unreachable_urls_fail_fast(tmp_path, closed_port):
+    _, spec = make_idx_dataset(tmp_path / "nowhere")
+    spec["urls"] = [f"http://127.0.0.1:{closed_port}/", "http://no-such-host.invalid/"]
+    src = source_from_dict("tiny", spec)
+    raw = tmp_path / "raw"
+    t0 = time.monotonic()
+    with pytest.raises(FetchError) as err:
+        fetch_dataset(src, raw, search_dirs=(str(tmp_path / "local"),), retries=3, backoff=5)
+    assert time.monotonic() - t0 < 5, "permanent errors must not be retried"
+    msg = str(err.value)
+    for name in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        assert name in msg
+    assert f"127.0.0.1:{closed_port}" in msg and "connection refused" in msg
+    assert "no-such-host.invalid" in msg and "cannot resolve host" in msg
+    assert f"Put a copy of train-images-idx3-ubyte.gz (MD5 {spec['files']['train_images']['md5']}) into {tmp_path / 'local' / 'tiny'}/" in msg
+    assert no_leftovers(raw) == []
+
+
+def test_timeout_is_bounded(http_server, tmp_path):
+    base, root, _ = http_server
+    _, spec = make_idx_dataset(root)
+    src = served_source("tiny", spec, base, mode="slow")
+    t0 = time.monotonic()
+    with pytest.raises(FetchError, match="timed out .after 2 attempts"):
+        fetch_file(src, src.file("test_labels"), tmp_path / "raw", search_dirs=(), timeout=0.5, retries=1, backoff=0.01)
+    assert time.monotonic() - t0 < 5
+    assert no_leftovers(tmp_path / "raw") == []
+
+
+def test_local_copy_is_used_first_and_a_bad_one_refused(http_server, tmp_path):
+    base, root, server = http_server
+    _, spec = make_idx_dataset(root)
+    local = tmp_path / "local" / "tiny"
+    local.mkdir(parents=True)
+    for f in spec["files"].values():
+        (local / f["name"]).write_bytes((root / f["name"]).read_bytes())
+    (local / spec["files"]["test_images"]["name"]).write_bytes(b"\x1f\x8b not really gzip")
+    src = served_source("tiny", spec, base)
+    raw = tmp_path / "raw"
+    prov = fetch_dataset(src, raw, search_dirs=(str(tmp_path / "local"),))
+    assert prov["files"]["train_images"]["origin"] == f"local:{local / 'train-images-idx3-ubyte.gz'}"
+    assert prov["files"]["test_images"]["origin"].startswith(base)  # the bad local copy was refused
+    assert server.requests == ["/ok/t10k-images-idx3-ubyte.gz"]
+    # without a server, the bad local copy alone is an error that says so, and leaves nothing
+    offline = source_from_dict("tiny", {**spec, "urls": []})
+    raw2 = tmp_path / "raw2"
+    with pytest.raises(FetchError, match=r"refused: local copy \S*/local/tiny/t10k-images-idx3-ubyte.gz is not a valid t10k-images-idx3-ubyte.gz: archive MD5 expected"):
+        fetch_dataset(offline, raw2, search_dirs=(str(tmp_path / "local"),))
+    assert "t10k-images-idx3-ubyte.gz" not in no_leftovers(raw2)
+
+
+def test_existing_file_that_went_bad_is_replaced(http_server, tmp_path):
+    base, root, _ = http_server
+    _, spec = make_idx_dataset(root)
+    src = served_source("tiny", spec, base)
+    raw = tmp_path / "raw"
+    fetch_dataset(src, raw, search_dirs=())
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
+    prov = fetch_dataset(src, raw, search_dirs=())
+    assert prov["files"]["test_labels"]["origin"].startswith(base)
+    assert prov["files"]["train_labels"]["origin"] == "already present"
+
+
+def test_mean_subtraction_uses_train_statistics_only():
+    rng = np.random.default_rng(0)
+    splits = {
+        "train": (rng.normal(10, 1, (500, 6)), np.zeros(500, np.uint8)),
+        "val": (rng.normal(50, 1, (100, 6)), np.zeros(100, np.uint8)),
+        "test": (rng.normal(-20, 1, (100, 6)), np.zeros(100, np.uint8)),
+    }
+    out, consts = normalise(splits, {"kind": "mean_image"})
+    assert np.allclose(consts["mean"], splits["train"][0].mean(axis=0))
+    assert np.allclose(out["train"][0].mean(axis=0), 0, atol=1e-5)
+    assert np.allclose(out["val"][0].mean(axis=0), 40, atol=0.5)  # not re-centred on itself
+    assert np.allclose(out["test"][0].mean(axis=0), -30, atol=0.5)
+    z, zc = normalise(splits, {"kind": "zscore"})
+    assert np.allclose(z["train"][0].std(axis=0), 1, atol=1e-5) and np.allclose(z["val"][0].mean(axis=0), 40 / zc["std"], rtol=0.05)
+
+
+def test_report_split_is_reproducible_and_disjoint():
+    rng = np.random.default_rng(1)
+    raw = {"train": (rng.integers(0, 255, (1000, 4, 4)), np.arange(1000) % 10), "test": (np.zeros((5, 4, 4)), np.zeros(5))}
+    split = {"kind": "random", "val": 100, "seed": 42}
+    s1, meta1 = split_raw(raw, split)
+    s2, meta2 = split_raw(raw, split)
+    _, meta3 = split_raw(raw, {**split, "seed": 43})
+    assert np.array_equal(meta1["val_index"], meta2["val_index"]) and np.array_equal(s1["val"][0], s2["val"][0])
+    assert not np.array_equal(meta1["val_index"], meta3["val_index"])
+    assert len(meta1["val_index"]) == 100 and len(meta1["train_index"]) == 900
+    assert not set(meta1["val_index"]) & set(meta1["train_index"])
+    assert sorted(set(meta1["val_index"]) | set(meta1["train_index"])) == list(range(1000))
+    assert np.array_equal(s1["val"][0], raw["train"][0][meta1["val_index"]].reshape(100, -1))
+
+
+def test_spiral_recipe_generates_three_independent_draws(tmp_path):
+    out = tmp_path / "spiral.h5"
+    prepare_dataset(get_source("spiral"), "spiral", get_recipe("spiral"), None, out)
+    Xtr, ytr = load_split(out, "train")
+    Xva, _ = load_split(out, "val")
+    assert Xtr.shape == (300, 2) and np.bincount(ytr).tolist() == [100, 100, 100]
+    assert not np.array_equal(Xtr, Xva)
+
+
+def test_provenance_mismatch_is_refused(tmp_path):
+    out = tmp_path / "spiral.h5"
+    prepare_dataset(get_source("spiral"), "spiral", get_recipe("spiral"), None, out)
+    check_provenance(out, dataset="spiral", recipe="spiral", recipe_spec=get_recipe("spiral"))
+    with pytest.raises(DataFileError, match="holds dataset 'spiral', expected 'mnist'.*Delete the file"):
+        check_provenance(out, dataset="mnist")
+    with pytest.raises(DataFileError, match="recipe 'spiral', expected 'report'"):
+        check_provenance(out, recipe="report")
+    other = {**get_recipe("spiral"), "split": {**get_recipe("spiral")["split"], "seed": 9}}
+    with pytest.raises(DataFileError, match="recipe settings"):
+        check_provenance(out, recipe_spec=other)
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    with pytest.raises(DataFileError, match="not a readable HDF5 file"):
+        load_split(tmp_path / "junk.h5", "train")
+
+
+def test_cli_info_and_clear_errors(tmp_path):
+    out = tmp_path / "spiral.h5"
+    r = subprocess.run([sys.executable, "-m", "twolayer", "prepare", "spiral", "--recipe", "spiral", "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "twolayer", "info", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0
+    assert "train X (300, 2) float32" in r.stdout and "per class: 0=100, 1=100, 2=100" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "twolayer", "prepare", "nonesuch", "--recipe", "report", "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 2 and "error: unknown dataset 'nonesuch'; known datasets are:" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.realdata
+def test_real_fashion_mnist_offline(fashion_mnist_dir, tmp_path):
+    src = get_source("fashion_mnist")
+    raw = tmp_path / "raw"
+    prov = fetch_dataset(src, raw)  # default search: resources/raw/, then /usr/share/datasets/
+    # Debian recompressed the archives: accepted through the payload digest
+    assert {r["how"] for r in prov["files"].values()} == {"payload-sha256"}
+    parsed = load_raw(src, raw)
+    Xtr, ytr = parsed["train"]
+    Xte, yte = parsed["test"]
+    assert Xtr.shape == (60000, 28, 28) and Xte.shape == (10000, 28, 28)
+    assert np.bincount(ytr).tolist() == [6000] * 10 and np.bincount(yte).tolist() == [1000] * 10
+    out = tmp_path / "fm.h5"
+    prepare_dataset(src, "report", get_recipe("report"), raw, out)
+    t0 = time.perf_counter()
+    X, y = load_split(out, "train")
+    assert time.perf_counter() - t0 < 5  # typically ~0.1 s; the bound only catches pathologies
+    assert X.shape == (55000, 784) and load_split(out, "val")[0].shape == (5000, 784)
+    assert "Ankle boot" in info(out)
