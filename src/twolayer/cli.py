@@ -66,6 +66,53 @@ def cmd_info(args):
         print(info(path))
 
 
+def cmd_check_config(args):
+    from .config import load
+
+    plan = load(args.config, args.schema)
+    total = 0
+    for name, study in plan.studies.items():
+        total += len(study.points)
+        print(f"{name}: {study.dataset} / {study.recipe}: {len(study.points)} models over {', '.join(study.axes)}")
+    print(f"{args.config}: valid; {total} training jobs in {len(plan.studies)} studies")
+
+
+def cmd_train(args):
+    from .runner import run_job
+
+    spec = _json_arg(args.spec, "spec")
+    run_job(spec, args.data, args.model, args.metrics)
+
+
+def cmd_aggregate(args):
+    from .aggregate import aggregate
+
+    df, winner = aggregate(args.study, args.metrics, args.benchmarks, args.table, args.winner)
+    ok = int((df["status"] == "ok").sum())
+    print(f"{args.study}: {len(df)} models ({ok} ok, {len(df) - ok} diverged); winner {winner.get('point')}", file=sys.stderr)
+
+
+def cmd_evaluate(args):
+    from .evaluate import evaluate_winner
+
+    rec = evaluate_winner(args.winner, args.data, args.out)
+    acc = rec.get("accuracy")
+    print(f"{rec['study']}: test accuracy {'n/a' if acc is None else f'{100 * acc:.2f}%'} ({rec.get('point')})", file=sys.stderr)
+
+
+def cmd_figure(args):
+    from .figures import draw
+
+    draw(args.name, args.out, study=args.study, table=args.table, winner=args.winner, test=args.test, data=args.data)
+
+
+def cmd_table(args):
+    from .tables import write_tables
+
+    axes = [a for a in args.axes.split(",") if a]
+    write_tables(args.name, args.study, args.table, axes, args.out, test_json=args.test)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="twolayer", description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=None, help="BLAS threads (default: leave the environment as is)")
@@ -94,6 +141,48 @@ def build_parser():
     i.add_argument("files", nargs="+")
     i.set_defaults(func=cmd_info)
 
+    c = sub.add_parser("check-config", help="validate a config and count its jobs")
+    c.add_argument("config")
+    c.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
+    c.set_defaults(func=cmd_check_config)
+
+    t = sub.add_parser("train", help="train one grid point (a job spec) and write its model and metrics")
+    t.add_argument("--spec", required=True, help="the job spec as JSON (the workflow builds it from the config)")
+    t.add_argument("--data", required=True)
+    t.add_argument("--model", required=True)
+    t.add_argument("--metrics", required=True)
+    t.set_defaults(func=cmd_train)
+
+    a = sub.add_parser("aggregate", help="one table per study, and its winner")
+    a.add_argument("--study", required=True)
+    a.add_argument("--metrics", nargs="+", required=True)
+    a.add_argument("--benchmarks", nargs="*", default=None)
+    a.add_argument("--table", required=True)
+    a.add_argument("--winner", required=True)
+    a.set_defaults(func=cmd_aggregate)
+
+    e = sub.add_parser("evaluate", help="the winner, once, on the test set")
+    e.add_argument("--winner", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=cmd_evaluate)
+
+    fg = sub.add_parser("figure", help="draw one figure of a study")
+    fg.add_argument("name")
+    fg.add_argument("--study", required=True)
+    fg.add_argument("--out", required=True)
+    for opt in ("table", "winner", "test", "data"):
+        fg.add_argument(f"--{opt}")
+    fg.set_defaults(func=cmd_figure)
+
+    tb = sub.add_parser("table", help="write one paper table of a study as CSV, Markdown and LaTeX")
+    tb.add_argument("name")
+    tb.add_argument("--study", required=True)
+    tb.add_argument("--table", required=True, help="the study's aggregate table (CSV)")
+    tb.add_argument("--axes", required=True, help="comma-separated grid axes")
+    tb.add_argument("--test", help="test.json (for the 'test' table)")
+    tb.add_argument("--out", required=True, help="output prefix; .csv, .md and .tex are added")
+    tb.set_defaults(func=cmd_table)
     return p
 
 

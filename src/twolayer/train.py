@@ -54,7 +54,7 @@ class TrainSettings:
     eval_every: int | None = None  # default: once per epoch
     eval_train_subset: int | None = 1000  # None: all training examples at every evaluation
     keep_best: bool = False
-    verbose_every: int = 0  # print a progress line at evaluations (and every N steps if > 0)
+    verbose_every: int = 0  # print a progress line every N steps (0: only at evaluations, if a log is given)
 
     def validate(self):
         problems = []
@@ -166,6 +166,7 @@ def train_model(model, X, y, X_val, y_val, settings, seed=0, log=None):
 
     out = log if log is not None else sys.stderr
     verbose = settings.verbose_every
+    report_evals = log is not None or verbose > 0  # progress lines at every evaluation
 
     loss_steps, loss_vals, lr_vals = [], [], []
     eval_steps, train_accs, val_accs = [], [], []
@@ -241,7 +242,7 @@ def train_model(model, X, y, X_val, y_val, settings, seed=0, log=None):
                 break
             if t < steps:
                 tr, va = evaluate(t, final=False)
-                if verbose:
+                if report_evals:
                     report(t, tr, va)
         elif verbose and t % verbose == 0:
             report(t)
@@ -263,9 +264,9 @@ def train_model(model, X, y, X_val, y_val, settings, seed=0, log=None):
                 restored = True
         tr, va = evaluate(t, final=True)
         final_train, final_val = tr, va
-        if verbose:
+        if report_evals:
             report(t, tr, va)
-    elif verbose:
+    elif report_evals:
         print(f"diverged at step {diverged_step}: non-finite loss or weights; stopped", file=out, flush=True)
 
     sdict = asdict(settings)

@@ -1,0 +1,132 @@
+"""One table per study, and its winner.
+
+:func:`build_table` joins every job's metrics record with its Snakemake
+benchmark file into a pandas DataFrame, one row per grid point, sorted by
+point name (so the table does not depend on the order jobs finished).
+
+Columns: ``study, point`` and the hyperparameters (``model, activation,
+hidden, init, optimizer, batch_size, lr, reg, seed, steps_planned,
+n_params``); the outcome (``status`` "ok"/"diverged", ``diverged_step``,
+``steps``, ``train_acc``, ``val_acc``, ``final_loss``, ``best_val_acc``);
+and the measured cost (``seconds``, ``train_seconds``, ``eval_seconds``,
+``load_seconds``, ``peak_rss_mb`` from the job itself, ``bench_s`` and
+``bench_max_rss_mb`` from the benchmark file). Accuracies of diverged
+models are empty cells, never NaN-as-a-number nor 0.
+
+The measured-cost columns (:data:`RUNTIME_COLUMNS`) are the only ones that
+differ between two runs of the same config.
+
+:func:`pick_winner`: the highest validation accuracy among models that did
+not diverge; ties go to the model with fewer parameters, then to the
+alphabetically first point name. Deterministic whatever the job order.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .atomic import atomic_path, write_json
+
+HYPER_COLUMNS = ["model", "activation", "hidden", "init", "optimizer", "batch_size", "lr", "reg", "seed", "steps_planned", "n_params"]
+OUTCOME_COLUMNS = ["status", "diverged_step", "steps", "train_acc", "val_acc", "final_loss", "best_val_acc"]
+RUNTIME_COLUMNS = ["seconds", "train_seconds", "eval_seconds", "load_seconds", "peak_rss_mb", "bench_s", "bench_max_rss_mb"]
+COLUMNS = ["study", "point", *HYPER_COLUMNS, *OUTCOME_COLUMNS, *RUNTIME_COLUMNS, "model_file"]
+TIE_BREAK = "highest val_acc among non-diverged models; ties: fewer parameters, then point name"
+
+
+def read_benchmark(path):
+    """(seconds, max_rss MB) of a Snakemake benchmark TSV; (None, None) if absent or empty."""
+    if path is None or not Path(path).exists():
+        return None, None
+    df = pd.read_csv(path, sep="\t")
+    if df.empty:
+        return None, None
+    return float(df["s"].iloc[-1]), float(df["max_rss"].iloc[-1])
+
+
+def build_table(metrics_files, benchmark_files=None):
+    """The study table from the jobs' metrics records (and benchmark files, same order)."""
+    benchmark_files = list(benchmark_files or [None] * len(metrics_files))
+    if len(benchmark_files) != len(metrics_files):
+        raise ValueError("give one benchmark file per metrics file (or none)")
+    rows = []
+    for mf, bf in zip(metrics_files, benchmark_files):
+        try:
+            rec = json.loads(Path(mf).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{mf}: unreadable metrics record ({exc}); rerun that training job") from None
+        bench_s, bench_rss = read_benchmark(bf)
+        rec["bench_s"] = bench_s
+        rec["bench_max_rss_mb"] = bench_rss
+        rec["model_file"] = str(Path(mf).with_name("model.h5"))
+        rows.append(rec)
+    df = pd.DataFrame(rows)
+    for col in COLUMNS:
+        if col not in df:
+            df[col] = None
+    df = df[COLUMNS].sort_values("point", kind="stable").reset_index(drop=True)
+    for col in ("train_acc", "val_acc", "final_loss", "best_val_acc", "lr", "reg"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    for col in ("hidden", "batch_size", "diverged_step", "steps", "seed", "steps_planned", "n_params"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+    diverged = df["status"] != "ok"
+    df.loc[diverged, ["train_acc", "val_acc", "final_loss"]] = pd.NA
+    return df
+
+
+def pick_winner(df):
+    """The winning row (a Series), or None if every model diverged."""
+    ok = df[(df["status"] == "ok") & df["val_acc"].notna()]
+    if ok.empty:
+        return None
+    ranked = ok.assign(_neg=-ok["val_acc"]).sort_values(["_neg", "n_params", "point"], kind="stable")
+    return ranked.iloc[0].drop(labels="_neg")
+
+
+def write_table(df, path):
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.10g")
+
+
+def read_table(path):
+    df = pd.read_csv(path, dtype={"point": str, "status": str})
+    for col in ("hidden", "batch_size", "diverged_step", "steps", "seed", "steps_planned", "n_params"):
+        if col in df:
+            df[col] = df[col].astype("Int64")
+    return df
+
+
+def _plain(v):
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    if hasattr(v, "item"):
+        return v.item()
+    return v
+
+
+def winner_record(df, study):
+    row = pick_winner(df)
+    n_ok = int((df["status"] == "ok").sum())
+    rec = {"study": study, "tie_break": TIE_BREAK, "models": int(len(df)), "models_ok": n_ok, "models_diverged": int(len(df) - n_ok)}
+    if row is None:
+        rec.update(point=None, reason="every model diverged")
+        return rec
+    rec.update(
+        point=row["point"],
+        model_file=row["model_file"],
+        val_acc=_plain(row["val_acc"]),
+        train_acc=_plain(row["train_acc"]),
+        hyperparameters={c: _plain(row[c]) for c in HYPER_COLUMNS},
+    )
+    return rec
+
+
+def aggregate(study, metrics_files, benchmark_files, table_out, winner_out):
+    df = build_table(metrics_files, benchmark_files)
+    write_table(df, table_out)
+    rec = winner_record(df, study)
+    write_json(winner_out, rec)
+    return df, rec

@@ -1,0 +1,364 @@
+"""Studies as data: validate a config, expand its grids, and describe every job.
+
+The workflow (``Snakefile``) and the CLI share this module, so a
+hyperparameter is read in exactly one place: config -> :class:`Plan` ->
+the JSON job spec a training job receives -> the model file -> the tables.
+
+Validation happens in two passes before any job runs: the JSON schema
+(``workflow/schemas/config.schema.yaml``: keys, types, ranges) and the
+checks a schema cannot express (known datasets and recipes, a hidden size
+where one is needed, no duplicate grid points). Every problem is reported
+with the dotted key that holds it.
+
+Grid points are named by their values, ``act~sigmoid/h~275/lr~0.05/reg~1e-05``
+(axis abbreviation ``~`` value, in a fixed axis order, floats written with
+Python's shortest round-trip ``repr``), so adding a value to a grid list
+only adds jobs: the names of the existing points do not change.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import UserError
+
+RESULTS = "results"
+DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+# grid axis -> (abbreviation in paths, type, where it goes)
+AXES = {
+    "model": ("model", str, "model.kind"),
+    "activation": ("act", str, "model.activation"),
+    "hidden": ("h", int, "model.hidden"),
+    "init": ("init", str, "model.init"),
+    "optimizer": ("opt", str, "training.optimizer.name"),
+    "batch_size": ("bs", int, "training.batch_size"),
+    "steps": ("steps", int, "training.steps"),
+    "lr": ("lr", float, "training.lr"),
+    "reg": ("reg", float, "training.reg"),
+    "seed": ("seed", int, "seed"),
+}
+ABBREV = {v[0]: k for k, v in AXES.items()}
+
+MODEL_DEFAULTS = {
+    "kind": "twolayer",
+    "activation": "relu",
+    "init": "cs231n",
+    "std": 1e-4,
+    "bias": True,
+    "reg_convention": "full",
+    "dtype": "float32",
+}
+TRAINING_DEFAULTS = {
+    "steps": 1000,
+    "batch_size": 200,
+    "sampling": "with_replacement",
+    "optimizer": {"name": "sgd"},
+    "schedule": {"name": "constant"},
+    "log_every": 1,
+    "eval_every": "epoch",
+    "eval_train_subset": 1000,
+    "keep_best": False,
+    "progress_every": 0,
+}
+
+
+class ConfigError(UserError):
+    """The config is invalid; the message lists every problem with its key."""
+
+
+def format_value(v):
+    """How a grid value appears in a path: floats by shortest round-trip repr, ints plainly."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _key(path):
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _hint(err):
+    inst = err.instance
+    if isinstance(inst, str) and re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", inst) and "number" in str(err.validator_value):
+        fixed = inst.replace("e", ".0e", 1) if "." not in inst.split("e")[0].lower() else inst
+        return f" (YAML 1.1 reads {inst} as a string; write it as {fixed})"
+    return ""
+
+
+def _leaf_errors(err):
+    """For oneOf/anyOf failures, the errors of the alternative that got furthest."""
+    if err.context:
+        from jsonschema.exceptions import best_match
+
+        best = best_match(err.context)
+        if best is not None and best is not err:
+            return _leaf_errors(best)
+    return [err]
+
+
+def load_schema(path=DEFAULT_SCHEMA):
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config schema {path} not found (run from the repository root)")
+    return yaml.safe_load(path.read_text())
+
+
+def schema_problems(config, schema):
+    """Every schema violation as ``"key: message"`` strings (empty if valid)."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        for leaf in _leaf_errors(err):
+            msg = leaf.message
+            if leaf.validator == "additionalProperties":
+                msg = msg.replace("Additional properties are not allowed", "unknown key(s)")
+                allowed = sorted((leaf.schema.get("properties") or {}).keys())
+                if allowed:
+                    msg += f"; allowed keys here: {', '.join(allowed)}"
+            problems.append(f"{_key(leaf.absolute_path)}: {msg}{_hint(leaf)}")
+    return list(dict.fromkeys(problems))
+
+
+def validate(config, schema_path=DEFAULT_SCHEMA, source=None):
+    """Schema and semantic checks; returns a :class:`Plan` or raises :class:`ConfigError`."""
+    problems = schema_problems(config, load_schema(schema_path))
+    where = f" in {source}" if source else ""
+    if problems:
+        raise ConfigError(f"invalid config{where}:\n  " + "\n  ".join(problems))
+    plan = Plan(config)
+    problems = plan.check()
+    if problems:
+        raise ConfigError(f"invalid config{where}:\n  " + "\n  ".join(problems))
+    return plan
+
+
+def load(path, schema_path=DEFAULT_SCHEMA):
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return validate(config, schema_path, source=path)
+
+
+def _deep_update(base, over):
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("optimizer", "schedule"):
+            out[k] = _deep_update(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _set(spec, dotted, value):
+    parts = dotted.split(".")
+    d = spec
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    d[parts[-1]] = value
+
+
+@dataclass(frozen=True)
+class Point:
+    id: str
+    values: dict
+
+
+def point_id(values):
+    return "/".join(f"{AXES[a][0]}~{format_value(values[a])}" for a in AXES if a in values)
+
+
+def parse_point(pid):
+    """``"act~relu/h~50"`` -> ``{"activation": "relu", "hidden": 50}``; errors name the part."""
+    values = {}
+    for part in pid.split("/"):
+        abbr, sep, raw = part.partition("~")
+        if not sep or abbr not in ABBREV:
+            raise ConfigError(f"grid point {pid!r}: {part!r} is not '<axis>~<value>' with a known axis")
+        axis = ABBREV[abbr]
+        try:
+            values[axis] = AXES[axis][1](raw)
+        except ValueError:
+            raise ConfigError(f"grid point {pid!r}: {raw!r} is not a valid {axis}") from None
+    return values
+
+
+class Study:
+    """One named study: its dataset, recipe, settings and grid points."""
+
+    def __init__(self, name, raw, plan):
+        self.name = name
+        self.raw = raw
+        self.plan = plan
+        self.dataset = raw["dataset"]
+        self.recipe = raw["recipe"]
+        self.seed = int(raw.get("seed", 0))
+        self.description = raw.get("description", "")
+        self.model = _deep_update(MODEL_DEFAULTS, raw.get("model"))
+        self.training = _deep_update(TRAINING_DEFAULTS, raw.get("training"))
+        grids = raw["grid"] if isinstance(raw["grid"], list) else [raw["grid"]]
+        self.grids = grids
+        self.points = []
+        for g in grids:
+            axes = [a for a in AXES if a in g]
+            combos = [{}]
+            for a in axes:
+                typ = AXES[a][1]
+                combos = [{**c, a: typ(v)} for c in combos for v in g[a]]
+            self.points.extend(Point(point_id(c), c) for c in combos)
+        self._by_id = {p.id: p for p in self.points}
+
+    @property
+    def axes(self):
+        """Axes that vary or are named in any grid block, in canonical order."""
+        names = set().union(*(g.keys() for g in self.grids))
+        return [a for a in AXES if a in names]
+
+    @property
+    def data_file(self):
+        return f"{RESULTS}/data/{self.dataset}/{self.recipe}.h5"
+
+    def point(self, pid):
+        try:
+            return self._by_id[pid]
+        except KeyError:
+            raise ConfigError(f"study {self.name!r} has no grid point {pid!r}") from None
+
+    def spec(self, pid):
+        """Everything a training job needs, as a JSON-able dict."""
+        pt = self.point(pid)
+        spec = {
+            "study": self.name,
+            "point": pt.id,
+            "values": dict(pt.values),
+            "dataset": self.dataset,
+            "recipe": self.recipe,
+            "recipe_spec": self.plan.recipe(self.recipe),
+            "model": copy.deepcopy(self.model),
+            "training": copy.deepcopy(self.training),
+            "seed": self.seed,
+        }
+        for axis, value in pt.values.items():
+            _set(spec, AXES[axis][2], value)
+        if spec["model"]["kind"] == "linear":
+            for k in ("activation", "hidden"):
+                spec["model"].pop(k, None)
+        return spec
+
+    def check(self):
+        problems = []
+        key = f"studies.{self.name}"
+        if not NAME_RE.match(self.name):
+            problems.append(f"{key}: study names may hold letters, digits, '_' and '-' only (no '/', no '..')")
+        if self.dataset not in self.plan.sources:
+            problems.append(f"{key}.dataset: unknown dataset {self.dataset!r}; known: {', '.join(sorted(self.plan.sources))}")
+        if self.recipe not in self.plan.recipes:
+            problems.append(f"{key}.recipe: unknown recipe {self.recipe!r}; known: {', '.join(sorted(self.plan.recipes))}")
+        elif self.dataset in self.plan.sources:
+            generated = self.plan.sources[self.dataset].format == "generated"
+            split_kind = self.plan.recipes[self.recipe]["split"]["kind"]
+            if generated != (split_kind == "generated"):
+                problems.append(
+                    f"{key}.recipe: recipe {self.recipe!r} (split {split_kind!r}) does not fit dataset "
+                    f"{self.dataset!r} ({'generated' if generated else 'downloaded'})"
+                )
+        for i, g in enumerate(self.grids):
+            gkey = f"{key}.grid" + (f"[{i}]" if len(self.grids) > 1 else "")
+            kinds = g.get("model", [self.model.get("kind", "twolayer")])
+            if "twolayer" in kinds and "hidden" not in g and "hidden" not in self.model:
+                problems.append(f"{gkey}: the two-layer model needs a hidden size: set model.hidden or a 'hidden' grid axis")
+            if "linear" in kinds and ("hidden" in g or "activation" in g):
+                problems.append(f"{gkey}: 'hidden' and 'activation' mean nothing for model 'linear'; give linear models their own grid block")
+            if "lr" not in g and "lr" not in self.training:
+                problems.append(f"{gkey}: no step size: set training.lr or an 'lr' grid axis")
+        seen = set()
+        for p in self.points:
+            if p.id in seen:
+                problems.append(f"{key}.grid: grid point {p.id} appears twice")
+            seen.add(p.id)
+        return problems
+
+
+class Plan:
+    """A validated config: studies, datasets (built-in + config) and recipes (built-in + config)."""
+
+    def __init__(self, config):
+        from .data.preprocess import BUILTIN_RECIPES
+        from .data.sources import builtin_specs
+
+        self.config = config
+        self.source_specs = {**builtin_specs(), **(config.get("datasets") or {})}
+        self.recipes = {**copy.deepcopy(BUILTIN_RECIPES), **(config.get("recipes") or {})}
+        self.raw_dirs = list(config.get("raw_dirs") or ["resources/raw", "/usr/share/datasets"])
+        self.download = {"timeout": 30.0, "retries": 2, **(config.get("download") or {})}
+        self._sources = None
+        self.studies = {name: Study(name, raw, self) for name, raw in config["studies"].items()}
+
+    @property
+    def sources(self):
+        if self._sources is None:
+            from .data.sources import source_from_dict
+
+            out = {}
+            for name, spec in self.source_specs.items():
+                try:
+                    out[name] = source_from_dict(name, spec)
+                except ValueError as exc:
+                    raise ConfigError(f"datasets.{name}: {exc}") from None
+            self._sources = out
+        return self._sources
+
+    def recipe(self, name):
+        return copy.deepcopy(self.recipes[name])
+
+    def source_json(self, dataset):
+        return json.dumps(self.source_specs[dataset], sort_keys=True)
+
+    def recipe_json(self, recipe):
+        return json.dumps(self.recipes[recipe], sort_keys=True)
+
+    def check(self):
+        from .data.preprocess import RecipeError, check_recipe
+
+        problems = []
+        try:
+            self.sources  # noqa: B018 - validates the dataset definitions
+        except ConfigError as exc:
+            problems.append(str(exc))
+        for name, recipe in self.recipes.items():
+            try:
+                check_recipe(name, recipe)
+            except RecipeError as exc:
+                problems.append(f"recipes.{name}: {exc}")
+        for study in self.studies.values():
+            problems.extend(study.check())
+        return problems
+
+    # -- what the workflow builds -------------------------------------------------
+    def data_files(self):
+        return sorted({s.data_file for s in self.studies.values()})
+
+    def study(self, name):
+        try:
+            return self.studies[name]
+        except KeyError:
+            raise ConfigError(f"no study {name!r} in the config; studies: {', '.join(self.studies)}") from None
+
+    def spec_json(self, study, pid):
+        return json.dumps(self.study(study).spec(pid), sort_keys=True)

@@ -1,0 +1,80 @@
+"""Figures, one function per figure name; matplotlib with the Agg backend.
+
+Which figures a study gets depends on its data (:func:`figure_names`):
+every study has the winner's training ``curves``, the validation-accuracy
+``heatmap`` over the grid, the test ``confusion`` matrix and ``samples`` of
+the data; 28x28 grayscale data add the report's weight figures (``w1_pca``:
+PCA of W1 to 10 components, ``w2``, ``templates``: the class templates
+W1 W2); colour images add ``w1`` (every hidden unit as an image, CS231n);
+2-D data (the spiral) add ``boundaries`` (linear vs two-layer).
+"""
+
+from __future__ import annotations
+
+COMMON = ("curves", "heatmap", "confusion", "samples")
+
+
+def figure_names(image_shape):
+    shape = tuple(image_shape)
+    if len(shape) == 3:
+        return (*COMMON, "w1")
+    if len(shape) == 2:
+        return (*COMMON, "w1_pca", "w2", "templates")
+    return (*COMMON, "boundaries")
+
+
+# figure name -> the inputs it reads (besides the code)
+NEEDS = {
+    "curves": ("winner",),
+    "heatmap": ("table",),
+    "confusion": ("test",),
+    "samples": ("data",),
+    "w1": ("winner", "data"),
+    "w1_pca": ("winner", "data"),
+    "w2": ("winner", "data"),
+    "templates": ("winner", "data"),
+    "boundaries": ("table", "data"),
+}
+
+
+# figure name -> (module, function). Modules are imported by name, so that the code
+# digest of one figure (twolayer.provenance) covers its own module, not its siblings'.
+DRAWERS = {
+    "curves": ("twolayer.figures.curves", "draw_curves"),
+    "heatmap": ("twolayer.figures.heatmap", "draw_heatmap"),
+    "confusion": ("twolayer.figures.heatmap", "draw_confusion"),
+    "samples": ("twolayer.figures.data_figs", "draw_samples"),
+    "boundaries": ("twolayer.figures.data_figs", "draw_boundaries"),
+    "w1": ("twolayer.figures.weights", "draw_w1_images"),
+    "w1_pca": ("twolayer.figures.weights", "draw_w1_pca"),
+    "w2": ("twolayer.figures.weights", "draw_w2"),
+    "templates": ("twolayer.figures.weights", "draw_templates"),
+}
+
+
+def figure_digest(name):
+    """Digest of the code that draws figure ``name`` (its module, the style, what they import)."""
+    from ..provenance import code_digest
+
+    return code_digest(DRAWERS[name][0], "twolayer.figures.style", "twolayer.atomic")
+
+
+def draw(name, out, *, study, table=None, winner=None, test=None, data=None):
+    """Draw figure ``name`` of ``study`` into ``out`` (PNG) from the given files."""
+    import importlib
+
+    if name not in DRAWERS:
+        raise ValueError(f"unknown figure {name!r}; figures are: {', '.join(sorted(DRAWERS))}")
+    from ..atomic import atomic_path
+    from .style import save, style
+
+    module, func = DRAWERS[name]
+    fn = getattr(importlib.import_module(module), func)
+    inputs = {"table": table, "winner": winner, "test": test, "data": data}
+    missing = [k for k in NEEDS[name] if inputs[k] is None]
+    if missing:
+        raise ValueError(f"figure {name!r} needs --{' --'.join(missing)}")
+    with style():
+        fig = fn(study=study, **{k: inputs[k] for k in NEEDS[name]})
+        with atomic_path(out) as tmp:
+            save(fig, tmp)

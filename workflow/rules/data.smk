@@ -1,0 +1,38 @@
+# Raw archives (verified) -> results/raw/<dataset>/; then one HDF5 file per (dataset, recipe).
+
+
+rule fetch:
+    output:
+        "results/raw/{dataset}/provenance.json",
+    params:
+        source=lambda wc: PLAN.source_json(wc.dataset),
+        search=lambda wc: " ".join(f"--search-dir {d}" for d in PLAN.raw_dirs),
+        timeout=PLAN.download["timeout"],
+        retries=PLAN.download["retries"],
+    log:
+        "results/logs/fetch/{dataset}.log",
+    threads: 1
+    shell:
+        "twolayer fetch {wildcards.dataset} --out-dir results/raw/{wildcards.dataset}"
+        " --source-json {params.source:q} {params.search}"
+        " --timeout {params.timeout} --retries {params.retries} > {log} 2>&1"
+
+
+rule prepare:
+    input:
+        raw_input,
+    output:
+        "results/data/{dataset}/{recipe}.h5",
+    params:
+        source=lambda wc: PLAN.source_json(wc.dataset),
+        recipe=lambda wc: PLAN.recipe_json(wc.recipe),
+        code=CODE["prepare"],
+    log:
+        "results/logs/prepare/{dataset}/{recipe}.log",
+    benchmark:
+        "results/benchmarks/prepare/{dataset}/{recipe}.tsv"
+    threads: 1
+    shell:
+        "twolayer --threads {threads} prepare {wildcards.dataset} --recipe {wildcards.recipe}"
+        " --recipe-json {params.recipe:q} --source-json {params.source:q}"
+        " --raw-dir results/raw/{wildcards.dataset} --out {output} > {log} 2>&1"

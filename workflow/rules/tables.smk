@@ -1,0 +1,27 @@
+# The paper's tables, regenerated as CSV, Markdown and LaTeX.
+
+
+rule table:
+    input:
+        table="results/{study}/table.csv",
+        test="results/{study}/test.json",
+    output:
+        csv=report(
+            "results/{study}/tables/{table}.csv",
+            caption="../report/paper_table.rst",
+            category="{study}",
+            subcategory="Tables",
+            labels={"table": "{table}"},
+        ),
+        md="results/{study}/tables/{table}.md",
+        tex="results/{study}/tables/{table}.tex",
+    params:
+        axes=lambda wc: ",".join(PLAN.study(wc.study).axes),
+        prefix=lambda wc: f"results/{wc.study}/tables/{wc.table}",
+        code=CODE["tables"],
+    log:
+        "results/{study}/logs/tables/{table}.log",
+    threads: 1
+    shell:
+        "twolayer table {wildcards.table} --study {wildcards.study} --table {input.table}"
+        " --axes {params.axes} --test {input.test} --out {params.prefix} > {log} 2>&1"

@@ -1,0 +1,21 @@
+# One job per grid point: the job spec (every setting, resolved from the config) goes in
+# as a parameter, so changing any setting of a point reruns exactly the points it touches.
+
+
+rule train:
+    input:
+        data=data_file,
+    output:
+        model="results/{study}/models/{point}/model.h5",
+        metrics="results/{study}/models/{point}/metrics.json",
+    params:
+        spec=lambda wc: PLAN.spec_json(wc.study, wc.point),
+        code=CODE["train"],
+    log:
+        "results/{study}/logs/train/{point}.log",
+    benchmark:
+        "results/{study}/benchmarks/train/{point}.tsv"
+    threads: 1
+    shell:
+        "twolayer --threads {threads} train --spec {params.spec:q} --data {input.data}"
+        " --model {output.model} --metrics {output.metrics} > {log} 2>&1"
