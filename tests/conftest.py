@@ -67,22 +67,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-@pytest.fixture
-def http_server(tmp_path):
-    """(base_url, root_dir, server): files put in root_dir are served on 127.0.0.1."""
-    root = tmp_path / "served"
-    root.mkdir()
-    handler = type("H", (_Handler,), {"root": root, "counts": {}})
+def start_server(root):
+    """Serve ``root`` on 127.0.0.1 in a thread; returns (base_url, server). Stop with stop_server."""
+    handler = type("H", (_Handler,), {"root": Path(root), "counts": {}})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     server.requests = []
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server
+
+
+def stop_server(server):
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """(base_url, root_dir, server): files put in root_dir are served on 127.0.0.1."""
+    root = tmp_path / "served"
+    root.mkdir()
+    url, server = start_server(root)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root, server
+        yield url, root, server
     finally:
-        server.shutdown()
-        server.server_close()
+        stop_server(server)
 
 
 @pytest.fixture

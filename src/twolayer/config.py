@@ -98,15 +98,41 @@ def _hint(err):
     return ""
 
 
-def _leaf_errors(err):
-    """For oneOf/anyOf failures, the errors of the alternative that got furthest."""
-    if err.context:
-        from jsonschema.exceptions import best_match
+class _Msg:
+    """A synthesised error (same fields as a jsonschema error, as far as they are used here)."""
 
-        best = best_match(err.context)
-        if best is not None and best is not err:
-            return _leaf_errors(best)
-    return [err]
+    def __init__(self, path, message):
+        self.absolute_path, self.message = path, message
+        self.validator, self.instance, self.validator_value, self.schema = "custom", None, None, {}
+
+
+def _leaf_errors(err):
+    """For oneOf/anyOf failures, the errors of the alternative that fits the value.
+
+    An alternative does not fit when the value has the wrong type for it (a grid is a
+    mapping or a list of mappings) or its discriminator differs (a schedule's ``name``).
+    If none fits because of the discriminator, say which values it may take.
+    """
+    if not err.context:
+        return [err]
+    branches = {}
+    for sub in err.context:
+        branches.setdefault(sub.schema_path[0], []).append(sub)
+
+    def misfit(e):
+        return (e.validator == "type" and not e.relative_path) or e.validator == "const"
+
+    fitting = [errs for errs in branches.values() if not any(misfit(e) for e in errs)]
+    if len(fitting) == 1:
+        return [leaf for e in fitting[0] for leaf in _leaf_errors(e)]
+    consts = [e for errs in branches.values() for e in errs if e.validator == "const"]
+    if consts and not fitting and len({tuple(e.absolute_path) for e in consts}) == 1:
+        allowed = ", ".join(str(e.validator_value) for e in consts)
+        return [_Msg(consts[0].absolute_path, f"{consts[0].instance!r} is not one of: {allowed}")]
+    from jsonschema.exceptions import best_match
+
+    best = best_match(err.context)
+    return _leaf_errors(best) if best is not None else [err]
 
 
 def load_schema(path=DEFAULT_SCHEMA):

@@ -1,0 +1,106 @@
+"""Config validation, grid expansion and job specs, without Snakemake."""
+
+import copy
+import json
+
+import pytest
+import yaml
+from workflow_helpers import REPO
+
+from twolayer.config import ConfigError, format_value, load, parse_point, point_id, validate
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture
+def default():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def problems_of(cfg):
+    with pytest.raises(ConfigError) as err:
+        validate(cfg, SCHEMA)
+    return str(err.value)
+
+
+def test_default_and_demo_configs_are_valid():
+    plan = load(REPO / "config" / "config.yaml", SCHEMA)
+    assert {n: len(s.points) for n, s in plan.studies.items()} == {
+        "mnist_paper": 336,
+        "cifar10_cs231n": 27,
+        "fashion_mnist": 336,
+        "spiral": 10,
+    }
+    demo = load(REPO / "config" / "demo.yaml", SCHEMA)
+    assert set(demo.studies) == {"spiral", "fashion_demo"}
+
+
+def test_report_grid_uses_0_05_not_table1s_0_5(default):
+    plan = validate(default, SCHEMA)
+    lrs = sorted({p.values["lr"] for p in plan.study("mnist_paper").points})
+    assert lrs == [1e-4, 5e-4, 1e-3, 1e-2, 5e-2, 1e-1]
+
+
+def test_point_names_are_readable_and_round_trip():
+    values = {"activation": "sigmoid", "hidden": 275, "lr": 0.05, "reg": 1e-05}
+    pid = point_id(values)
+    assert pid == "act~sigmoid/h~275/lr~0.05/reg~1e-05"  # the issue's example path
+    assert parse_point(pid) == values
+    assert format_value(0.1 + 0.2) == "0.30000000000000004"  # exact, never rounded
+    assert parse_point(point_id({"lr": 0.1 + 0.2}))["lr"] == 0.1 + 0.2
+    with pytest.raises(ConfigError, match="not '<axis>~<value>'"):
+        parse_point("act=relu")
+
+
+def test_job_spec_resolves_every_setting(default):
+    plan = validate(default, SCHEMA)
+    spec = plan.study("mnist_paper").spec("act~sigmoid/h~275/lr~0.05/reg~1e-05")
+    assert spec["model"] == {
+        "kind": "twolayer", "activation": "sigmoid", "hidden": 275, "init": "report", "std": 1e-4,
+        "bias": False, "reg_convention": "full", "dtype": "float32",
+    }
+    t = spec["training"]
+    assert (t["lr"], t["reg"], t["steps"], t["batch_size"]) == (0.05, 1e-5, 240000, 1)
+    assert t["schedule"] == {"name": "exponential", "gamma": 0.9, "decay_steps": 10000}
+    assert spec["recipe_spec"]["split"] == {"kind": "random", "val": 5000, "seed": 0}
+    assert spec["dataset"] == "mnist" and spec["seed"] == 0
+    json.dumps(spec)  # it travels as JSON
+    lin = plan.study("spiral").spec("model~linear/steps~200/lr~1.0/reg~0.001")
+    assert lin["model"]["kind"] == "linear" and "hidden" not in lin["model"]
+    assert lin["training"]["steps"] == 200
+    with pytest.raises(ConfigError, match="has no grid point"):
+        plan.study("mnist_paper").spec("act~relu/h~999/lr~0.05/reg~1e-05")
+
+
+def test_adding_a_value_keeps_the_other_point_names(default):
+    before = {p.id for p in validate(default, SCHEMA).study("cifar10_cs231n").points}
+    bigger = copy.deepcopy(default)
+    bigger["studies"]["cifar10_cs231n"]["grid"]["hidden"].append(250)
+    after = {p.id for p in validate(bigger, SCHEMA).study("cifar10_cs231n").points}
+    assert before < after and len(after - before) == 9
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda c: c["studies"]["spiral"].update(grid={"model": ["linear"], "hidden": [5], "lr": [1.0]}), "mean nothing for model 'linear'"),
+        (lambda c: c["studies"]["cifar10_cs231n"]["grid"].pop("hidden"), "needs a hidden size"),
+        (lambda c: c["studies"]["cifar10_cs231n"].update(recipe="spiral"), "does not fit dataset 'cifar10'"),
+        (lambda c: c["studies"]["cifar10_cs231n"].update(recipe="nope"), "unknown recipe 'nope'"),
+        (lambda c: c["studies"]["spiral"].update(grid=[{"model": ["linear"], "lr": [1.0]}, {"model": ["linear"], "lr": [1.0]}]), "appears twice"),
+        (lambda c: c["studies"]["cifar10_cs231n"]["training"].update(schedule={"name": "cosine"}), "'cosine' is not one of: constant, step, exponential"),
+        (lambda c: c["studies"]["cifar10_cs231n"]["training"].update(schedule={"name": "exponential", "gamma": 0.9}), "'decay_steps' is a required property"),
+        (lambda c: c.update(datasets={"mine": {"format": "idx", "classes": ["a", "b"], "files": {}}}), "datasets.mine: dataset 'mine': an idx dataset needs files"),
+    ],
+)
+def test_semantic_problems_name_their_key(default, mutate, expected):
+    mutate(default)
+    assert expected in problems_of(default)
+
+
+def test_all_problems_are_reported_at_once(default):
+    default["studies"]["spiral"]["training"]["steps"] = 0
+    default["studies"]["cifar10_cs231n"]["grid"]["lr"] = [0]
+    msg = problems_of(default)
+    assert "studies.spiral.training.steps: 0 is less than the minimum of 1" in msg
+    assert "studies.cifar10_cs231n.grid.lr[0]: 0 is less than or equal to the minimum of 0" in msg
