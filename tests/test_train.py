@@ -46,6 +46,50 @@ def test_batch1_kernel_equals_reference(activation, bias, convention):
     assert np.allclose(data_loss + penalty, ref_losses, rtol=1e-10)
 
 
+@pytest.mark.parametrize("block", [1, 5, 32, 64])
+@pytest.mark.parametrize("log_every", [0, 7])
+@pytest.mark.parametrize("activation, bias", [("sigmoid", True), ("relu", False), ("tanh", True)])
+def test_blocked_batch1_kernel_equals_sequential_sgd(block, log_every, activation, bias):
+    """Delaying the rank-1 updates over blocks changes nothing but rounding."""
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((50, 12))
+    y = rng.integers(0, 5, 50)
+    kw = dict(activation=activation, bias=bias, init="report", reg_convention="full", seed=4)
+    fast, ref = TwoLayerNet(12, 9, 5, **kw), TwoLayerNet(12, 9, 5, **kw)
+    n = 400
+    idx = rng.integers(0, 50, n)
+    lrs = 0.2 * 0.995 ** np.arange(n)
+    reg = 0.3  # the scale of W1 crosses 1e-3 several times: blocks end early there
+    assert np.prod(1 - lrs * 2 * reg) < 1e-9
+    data_loss = np.full(n, np.nan)
+    penalty = np.full(n, np.nan)
+    done = Batch1SGD(fast, reg, block=block).run(X, y, idx, lrs, t0=3, log_every=log_every, data_loss=data_loss, penalty=penalty)
+    assert done == n
+    ref_losses = np.array(reference_sgd(ref, X, y, idx, lrs, reg))
+    for k in ref.params:
+        assert np.allclose(fast.params[k], ref.params[k], rtol=1e-10, atol=1e-12), k
+    logged = np.flatnonzero(~np.isnan(penalty))
+    if log_every:
+        assert list(logged + 3 + 1) == list(range(7, n + 4, 7))[: len(logged)] and len(logged) == (n + 3) // 7
+        assert np.allclose(data_loss[logged] + penalty[logged], ref_losses[logged], rtol=1e-10)
+    else:
+        assert logged.size == 0
+    assert np.isfinite(data_loss).all()
+
+
+def test_blocked_batch1_kernel_stops_mid_block_on_divergence():
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((40, 10)) * 5
+    y = rng.integers(0, 3, 40)
+    net = TwoLayerNet(10, 16, 3, activation="relu", init="he", seed=0)
+    lrs = np.full(500, 1e4)
+    lrs[:10] = 1e-3  # ten ordinary steps, then a step size that blows up
+    losses = np.full(500, np.nan)
+    done = Batch1SGD(net, 0.0, block=32).run(X, y, rng.integers(0, 40, 500), lrs, data_loss=losses)
+    assert 10 < done < 500
+    assert np.isfinite(losses[:done]).all() and np.isnan(losses[done:]).all()
+
+
 def test_minibatch_kernel_equals_reference_gradients():
     rng = np.random.default_rng(1)
     net = TwoLayerNet(15, 11, 4, activation="sigmoid", init="he", seed=2)

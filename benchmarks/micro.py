@@ -1,0 +1,293 @@
+"""Step-level comparisons: batch-1 step, minibatch step, one epoch, evaluation.
+
+Each function returns a dict of results measured side by side in this process
+(the published code runs in fresh processes, as it would on its own).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import common  # noqa: F401  (sets the BLAS thread count before NumPy loads)
+import numpy as np
+from scipy.linalg import blas
+
+from twolayer import TwoLayerNet
+from twolayer.kernels import Batch1SGD, MinibatchStep
+from twolayer.optim import make_optimizer
+from twolayer.sampling import make_sampler
+
+HERE = Path(__file__).parent
+D_MNIST, C = 784, 10
+
+
+def _torch():
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        return torch
+    except ImportError:
+        return None
+
+
+# -- batch 1 ----------------------------------------------------------------------------
+def batch1(hidden=(150, 275, 300), activations=("sigmoid", "relu"), repeats=5, steps=20000, n=55000):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, D_MNIST)).astype(np.float32)
+    y = rng.integers(0, C, n).astype(np.uint8)
+    torch = _torch()
+    out = {}
+    for H in hidden:
+        for act in activations:
+            net = TwoLayerNet(D_MNIST, H, C, activation=act, bias=False, init="report", dtype=np.float32, seed=0)
+            kernel = Batch1SGD(net, 1e-5)
+            idx = rng.integers(0, n, steps)
+            lrs = np.full(steps, 0.01)
+            kernel.run(X, y, idx[:2000], lrs[:2000])
+
+            def ours():
+                t0 = time.perf_counter()
+                kernel.run(X, y, idx, lrs)
+                return (time.perf_counter() - t0) / steps
+
+            variants = {"twolayer": ours}
+            if torch is not None:
+                variants["torch_hand"] = _torch_hand_batch1(torch, X, y, H, act, rng)
+                variants["torch_autograd"] = _torch_autograd_batch1(torch, X, y, H, act, rng)
+            variants["published"] = lambda H=H, act=act: _published(H, act)
+            res = common.interleaved(variants, repeats)
+            out[f"{act}/H={H}"] = res
+    return out
+
+
+def _published(H, act, steps=3000):
+    r = subprocess.run(
+        [sys.executable, str(HERE / "published_step.py"), "--hidden", str(H), "--activation", act, "--steps", str(steps)],
+        capture_output=True, text=True, check=True, env={**os.environ},
+    )
+    return json.loads(r.stdout)["us_per_step"] * 1e-6
+
+
+def _torch_hand_batch1(torch, X, y, H, act, rng, steps=5000):
+    """The same step written by hand with PyTorch tensor ops (in-place updates, no autograd)."""
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+    W1 = torch.randn(D_MNIST, H) / H**0.5
+    W2 = torch.randn(H, C) / C**0.5
+    lam, lr = 1e-5, 0.01
+    idx = rng.integers(0, X.shape[0], steps).tolist()
+
+    def step(i):
+        x = Xt[i]
+        z1 = x @ W1
+        a1 = torch.sigmoid(z1) if act == "sigmoid" else torch.relu(z1)
+        p = torch.softmax(a1 @ W2, 0)
+        p[yt[i]] -= 1
+        da1 = W2 @ p
+        dz1 = da1 * a1 * (1 - a1) if act == "sigmoid" else da1 * (z1 > 0)
+        W2.mul_(1 - 2 * lr * lam).addr_(a1, p, alpha=-lr)
+        W1.mul_(1 - 2 * lr * lam).addr_(x, dz1, alpha=-lr)
+
+    for i in idx[:500]:
+        step(i)
+
+    def run():
+        t0 = time.perf_counter()
+        for i in idx:
+            step(i)
+        return (time.perf_counter() - t0) / steps
+
+    return run
+
+
+def _torch_autograd_batch1(torch, X, y, H, act, rng, steps=3000):
+    """What a PyTorch user writes: nn.Sequential, CrossEntropyLoss, backward(), optim.SGD."""
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(D_MNIST, H, bias=False), nn.Sigmoid() if act == "sigmoid" else nn.ReLU(), nn.Linear(H, C, bias=False))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, weight_decay=2e-5)
+    lossf = nn.CrossEntropyLoss()
+    idx = rng.integers(0, X.shape[0], steps).tolist()
+
+    def step(i):
+        opt.zero_grad()
+        lossf(model(Xt[i : i + 1]), yt[i : i + 1]).backward()
+        opt.step()
+
+    for i in idx[:300]:
+        step(i)
+
+    def run():
+        t0 = time.perf_counter()
+        for i in idx:
+            step(i)
+        return (time.perf_counter() - t0) / steps
+
+    return run
+
+
+def bandwidth(H=275, repeats=5, calls=20000):
+    """In-cache streaming rates on a W1-sized float32 buffer, and the step's own BLAS calls."""
+    rng = np.random.default_rng(1)
+    W = rng.random((D_MNIST, H), dtype=np.float32)
+    W2 = rng.random((D_MNIST, H), dtype=np.float32)
+    B = np.empty_like(W)
+    Wf, W2f = W.reshape(-1), W2.reshape(-1)
+    nb = W.nbytes
+    V = np.asfortranarray(W)
+    x = rng.random(D_MNIST, dtype=np.float32)
+    d = rng.random(H, dtype=np.float32)
+    u = np.empty(H, dtype=np.float32)
+    kernels = {
+        # name: (fn, bytes moved per call)
+        "copy (read + write)": (lambda i: np.copyto(B, W), 2 * nb),
+        # alpha != 1: OpenBLAS returns at once for sscal(1.0, x)
+        "scale (read + write, sscal)": (lambda i: blas.sscal(1.0 - 1e-7 * ((i & 1) * 2 - 1), Wf), 2 * nb),
+        "axpy (2 reads + write, saxpy)": (lambda i: blas.saxpy(W2f, Wf, a=1e-12), 3 * nb),
+        "asum (read, sasum)": (lambda i: blas.sasum(Wf), nb),
+        "step's sgemv (read W1)": (lambda i: blas.sgemv(1.0, V, x, trans=1, y=u, overwrite_y=1), nb),
+        "step's sger (read + write W1)": (lambda i: blas.sger(-1e-12, x, d, a=V, overwrite_a=1), 2 * nb),
+    }
+    variants = {k: (lambda f=f: common.per_call(f, calls, warmup=200)) for k, (f, _) in kernels.items()}
+    res = common.interleaved(variants, repeats)
+    rates = {k: kernels[k][1] / res[k].median / 1e9 for k in kernels}
+    return {"W1_bytes": nb, "results": res, "GBps": rates}
+
+
+# -- minibatch --------------------------------------------------------------------------
+def minibatch(hidden=(100, 1000), B=200, D=3072, repeats=5, steps=20):
+    rng = np.random.default_rng(2)
+    n = 5000
+    X = rng.standard_normal((n, D)).astype(np.float32)
+    y = rng.integers(0, C, n).astype(np.uint8)
+    torch = _torch()
+    out = {}
+    for H in hidden:
+        net = TwoLayerNet(D, H, C, init="he", dtype=np.float32, seed=0)
+        kernel = MinibatchStep(net, B, 0.1)
+        opt = make_optimizer("momentum", mu=0.9)
+        idx = rng.integers(0, n, (steps, B))
+        lrs = np.full(steps, 1e-4)
+        kernel.run(X, y, idx[:2], lrs[:2], opt)
+        A = X[:B].copy()
+        W = net.params["W1"].copy()
+        Z = np.empty((B, H), dtype=np.float32)
+
+        def ours():
+            t0 = time.perf_counter()
+            kernel.run(X, y, idx, lrs, opt)
+            return (time.perf_counter() - t0) / steps
+
+        def sgemm():  # the forward GEMM's shape alone: the machine's single-thread rate
+            return common.per_call(lambda i: np.matmul(A, W, out=Z), steps * 2, warmup=2)
+
+        variants = {"twolayer": ours, "sgemm (B×D @ D×H)": sgemm}
+        if torch is not None:
+            variants["torch_hand"] = _torch_minibatch(torch, X, y, H, B, D, rng, steps)
+        res = common.interleaved(variants, repeats)
+        flops = 2 * B * D * H * 2 + 2 * B * H * C * 3  # forward + weight gradient of layer 1; layer 2
+        out[f"H={H}"] = {
+            "results": res,
+            "step_flops": flops,
+            "step_GFLOPs": flops / res["twolayer"].median / 1e9,
+            "sgemm_GFLOPs": 2 * B * D * H / res["sgemm (B×D @ D×H)"].median / 1e9,
+        }
+    return out
+
+
+def _torch_minibatch(torch, X, y, H, B, D, rng, steps):
+    """The minibatch step with momentum written by hand in PyTorch (no autograd overhead)."""
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+    W1 = torch.randn(D, H) * (2 / D) ** 0.5
+    b1 = torch.zeros(H)
+    W2 = torch.randn(H, C) * (2 / H) ** 0.5
+    b2 = torch.zeros(C)
+    params = [W1, b1, W2, b2]
+    vel = [torch.zeros_like(p) for p in params]
+    reg, lr = 0.1, 1e-4
+    idx = torch.from_numpy(rng.integers(0, X.shape[0], (steps, B)))
+    rows = torch.arange(B)
+
+    def step(ix):
+        xb, yb = Xt[ix], yt[ix]
+        z1 = torch.addmm(b1, xb, W1)
+        a1 = torch.relu(z1)
+        p = torch.softmax(torch.addmm(b2, a1, W2), 1)
+        p[rows, yb] -= 1
+        p /= B
+        gW2, gb2 = a1.T @ p, p.sum(0)
+        da1 = (p @ W2.T) * (z1 > 0)
+        gW1, gb1 = xb.T @ da1, da1.sum(0)
+        gW1.add_(W1, alpha=2 * reg)
+        gW2.add_(W2, alpha=2 * reg)
+        for P, G, V in zip(params, (gW1, gb1, gW2, gb2), vel):
+            V.mul_(0.9).add_(G, alpha=-lr)
+            P.add_(V)
+
+    step(idx[0])
+
+    def run():
+        t0 = time.perf_counter()
+        for i in range(steps):
+            step(idx[i])
+        return (time.perf_counter() - t0) / steps
+
+    return run
+
+
+# -- one epoch vs scikit-learn -------------------------------------------------------------
+def epoch(repeats=3, N=49000, D=3072, H=100, B=200):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((N, D)).astype(np.float32)
+    y = rng.integers(0, C, N).astype(np.uint8)
+    steps = N // B
+    variants = {}
+
+    def ours():
+        net = TwoLayerNet(D, H, C, init="xavier", dtype=np.float32, seed=0)
+        kernel = MinibatchStep(net, B, 1e-4)
+        opt = make_optimizer("momentum", mu=0.9)
+        sampler = make_sampler("epochs", N, B, np.random.default_rng(1))
+        t0 = time.perf_counter()
+        kernel.run(X, y, sampler.take(steps), np.full(steps, 1e-3), opt)
+        return time.perf_counter() - t0
+
+    variants["twolayer"] = ours
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+        from threadpoolctl import threadpool_limits
+
+        def sk():
+            m = MLPClassifier(hidden_layer_sizes=(H,), solver="sgd", batch_size=B, max_iter=1, learning_rate_init=1e-3,
+                              momentum=0.9, nesterovs_momentum=False, alpha=1e-4, shuffle=True, random_state=0,
+                              tol=0.0, n_iter_no_change=10**9)
+            with warnings.catch_warnings(), threadpool_limits(1):
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                t0 = time.perf_counter()
+                m.fit(X, y)
+                return time.perf_counter() - t0
+
+        variants["sklearn MLPClassifier(sgd)"] = sk
+    except ImportError:
+        pass
+    return common.interleaved(variants, repeats)
+
+
+# -- evaluation ------------------------------------------------------------------------------
+def evaluation(repeats=5, H=275, n=10000):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((n, D_MNIST)).astype(np.float32)
+    y = rng.integers(0, C, n)
+    out = {}
+    for act in ("sigmoid", "relu"):
+        net = TwoLayerNet(D_MNIST, H, C, activation=act, bias=False, init="report", dtype=np.float32, seed=0)
+        net.accuracy(X, y)
+        out[act] = common.interleaved({"accuracy on 10,000": lambda net=net: common.per_call(lambda i: net.accuracy(X, y), 3)}, repeats)
+    return out

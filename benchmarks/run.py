@@ -1,0 +1,231 @@
+"""Run every benchmark side by side and write docs/performance.md.
+
+    pip install -e '.[bench]'                 # PyTorch 2.13.0 (CPU) and scikit-learn
+    python benchmarks/run.py                  # everything, including two whole studies (~40 min)
+    python benchmarks/run.py --quick          # the step-level comparisons only (~3 min)
+
+Every comparison runs its variants round-robin in one process, several times,
+and reports the median and the min–max; ratios are of medians from the same
+run. One BLAS thread per model throughout. Raw numbers go to
+benchmarks/out/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import common  # noqa: E402  (sets one BLAS thread before NumPy loads)
+
+REPO = HERE.parent
+
+
+def fmt_ratio(x):
+    return f"{x:.2f}×"
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, no whole-study runs")
+    ap.add_argument("--skip-studies", action="store_true", help="no whole-study runs")
+    ap.add_argument("--out", default=str(REPO / "docs" / "performance.md"))
+    ap.add_argument("--work", default=str(HERE / "out"), help="where studies run and raw results go")
+    args = ap.parse_args(argv)
+    reps = 3 if args.quick else 5
+
+    import micro
+
+    started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    machine = common.machine()
+    print("machine:", json.dumps(machine), flush=True)
+    print("batch-1 steps ...", flush=True)
+    b1 = micro.batch1(repeats=reps)
+    print("bandwidth ...", flush=True)
+    bw = micro.bandwidth(repeats=reps)
+    print("minibatch steps ...", flush=True)
+    mb = micro.minibatch(repeats=reps)
+    print("one epoch ...", flush=True)
+    ep = micro.epoch(repeats=3)
+    print("evaluation ...", flush=True)
+    ev = micro.evaluation(repeats=reps)
+    studies = {}
+    if not (args.quick or args.skip_studies):
+        import studies as st
+
+        print("study: cifar_shaped (27 models) ...", flush=True)
+        studies["cifar_shaped"] = st.cifar_shaped(args.work)
+        print("study: fashion_mnist (336 models) ...", flush=True)
+        studies["fashion_mnist"] = st.fashion_mnist(args.work)
+
+    raw = {
+        "started": started,
+        "machine": machine,
+        "batch1": {k: {n: r.as_dict() for n, r in v.items()} for k, v in b1.items()},
+        "bandwidth": {"GBps": bw["GBps"], "W1_bytes": bw["W1_bytes"]},
+        "minibatch": {k: {**{n: r.as_dict() for n, r in v["results"].items()}, "step_GFLOPs": v["step_GFLOPs"], "sgemm_GFLOPs": v["sgemm_GFLOPs"]} for k, v in mb.items()},
+        "epoch": {n: r.as_dict() for n, r in ep.items()},
+        "evaluation": {k: {n: r.as_dict() for n, r in v.items()} for k, v in ev.items()},
+        "studies": studies,
+    }
+    Path(args.work).mkdir(parents=True, exist_ok=True)
+    (Path(args.work) / "results.json").write_text(json.dumps(raw, indent=2, default=str))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(render(raw, b1, bw, mb, ep, ev, studies, " ".join(sys.argv[1:]) or "(no options)"))
+    print(f"wrote {args.out}")
+
+
+def render(raw, b1, bw, mb, ep, ev, studies, cmdline):
+    m = raw["machine"]
+    L = ["# Performance", ""]
+    L.append(f"Measured {raw['started']} with `python benchmarks/run.py {cmdline}`; raw numbers in "
+             "`benchmarks/out/results.json`. Medians of interleaved repeats, (min–max) in brackets; every ratio is "
+             "of medians from the same run. One BLAS thread per model. The machine is shared and noisy: expect "
+             "±10% between runs.")
+    L += ["", "**Machine**: " + ", ".join(f"{k} {v}" for k, v in m.items()), ""]
+
+    # -- batch 1
+    L += ["## Batch-1 SGD step (D=784, C=10, float32; the report's protocol)", "",
+          "µs per step. *published*: the report's code re-created (float64, `np.outer`, weight decay added to the "
+          "gradient; `benchmarks/published_step.py`) in a fresh process; *torch_hand*: the same step with PyTorch "
+          "tensor ops; *torch_autograd*: `nn.Sequential` + `CrossEntropyLoss` + `optim.SGD`.", ""]
+    names = list(next(iter(b1.values())).keys())
+    L.append("| model | " + " | ".join(names) + " | ×published | ×torch_hand |")
+    L.append("|---|" + "---|" * (len(names) + 2))
+    for key, res in b1.items():
+        ours = res["twolayer"].median
+        cells = [res[n].cell() for n in names]
+        xp = res["published"].median / ours
+        xt = res["torch_hand"].median / ours if "torch_hand" in res else float("nan")
+        L.append(f"| {key} | " + " | ".join(cells) + f" | {fmt_ratio(xp)} | {fmt_ratio(xt)} |")
+    L.append("")
+
+    # -- bandwidth bound
+    nb = bw["W1_bytes"]
+    rates = bw["GBps"]
+    streaming = {k: v for k, v in rates.items() if not k.startswith("step's")}
+    best_name, best = max(streaming.items(), key=lambda kv: kv[1])
+    bound_us = 3 * nb / (best * 1e9) * 1e6
+    L += ["### The memory-traffic bound (H=275)", "",
+          f"A step must read W1 once (forward) and read and write it once (the rank-1 update): 3 × {nb:,} bytes "
+          f"(W2 is 1% of that). Streaming rates on a W1-sized buffer, measured in the same run:", "",
+          "| kernel | GB/s |", "|---|---|"]
+    for k, v in rates.items():
+        L.append(f"| {k} | {v:.0f} |")
+    L.append("")
+    h275 = {k: v for k, v in b1.items() if k.endswith("H=275")}
+    for key, res in h275.items():
+        step = res["twolayer"].median * 1e6
+        L.append(f"- {key}: bound {bound_us:.1f} µs (3 × W1 at the best streaming rate, {best_name}, {best:.0f} GB/s); "
+                 f"step {step:.1f} µs: **{100 * bound_us / step:.0f}%** of the bound.")
+    L.append("")
+
+    # -- minibatch
+    L += ["## Minibatch step (B=200, D=3072, C=10, float32, SGD with momentum)", "",
+          "ms per step; GFLOP/s counts the forward GEMM and the weight-gradient GEMM of layer 1 (the input "
+          "gradient is never formed) plus layer 2. *sgemm*: the forward GEMM's shape alone, the machine's "
+          "single-thread rate.", "",
+          "| H | twolayer | torch_hand | sgemm (B×D @ D×H) | twolayer GFLOP/s | sgemm GFLOP/s | % of sgemm | ×torch_hand |",
+          "|---|---|---|---|---|---|---|---|"]
+    for key, v in mb.items():
+        r = v["results"]
+        to = r["twolayer"]
+        to.scale = 1e3
+        th = r.get("torch_hand")
+        sg = r["sgemm (B×D @ D×H)"]
+        sg.scale = 1e3
+        th_cell = (setattr(th, "scale", 1e3) or th.cell()) if th else "n/a"
+        ratio = th.median / to.median if th else float("nan")
+        L.append(f"| {key[2:]} | {to.cell()} | {th_cell} | {sg.cell()} | {v['step_GFLOPs']:.0f} | {v['sgemm_GFLOPs']:.0f} | "
+                 f"{100 * v['step_GFLOPs'] / v['sgemm_GFLOPs']:.0f}% | {fmt_ratio(ratio)} |")
+    L.append("")
+
+    # -- epoch
+    L += ["## One epoch of CIFAR-shaped data (49,000 × 3,072, batch 200, H=100, momentum 0.9)", "",
+          "Seconds per epoch (245 steps); scikit-learn 's `MLPClassifier(solver=\"sgd\", max_iter=1)` on the same "
+          "float32 array, one BLAS thread.", "", "| variant | s |", "|---|---|"]
+    for n, r in ep.items():
+        r.scale = 1
+        L.append(f"| {n} | {r.cell().replace('.0 (', ' (')} |")
+    ep_ratio = None
+    if len(ep) > 1:
+        ep_ratio = ep["sklearn MLPClassifier(sgd)"].median / ep["twolayer"].median
+        L.append(f"\ntwolayer is **{fmt_ratio(ep_ratio)}** faster.")
+    L.append("")
+
+    # -- evaluation
+    L += ["## Evaluation", "", "Accuracy of a H=275 net on 10,000 examples (chunks of 4,096 rows), ms:", "",
+          "| activation | ms |", "|---|---|"]
+    for act, res in ev.items():
+        r = res["accuracy on 10,000"]
+        r.scale = 1e3
+        L.append(f"| {act} | {r.cell()} |")
+    L.append("")
+
+    # -- studies
+    if studies:
+        L += ["## Whole studies through Snakemake (`--cores 2`)", "",
+              "*Overhead* is everything that is not `train_model()` (the steps and evaluations): process start, "
+              "imports, loading the HDF5 file, saving, Snakemake's scheduling; as a fraction of the machine time "
+              "(wall × cores). *Job overhead* is a job's benchmark wall time minus its `train_model()` time. "
+              "Memory: peak RSS of a training job (`getrusage`, exact) vs the arrays it loads (train + val).", "",
+              "| study | models | diverged | wall | prepare | Σ job wall | Σ steps | Σ eval | overhead | job overhead (median / max) | peak RSS / loaded | 8-core projection | best val | test |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for name, s in studies.items():
+            L.append(
+                f"| {name} | {s['models']} | {s['diverged']} | {s['wall_s'] / 60:.1f} min | {s['prepare_s']:.0f} s | "
+                f"{s['sum_job_wall_s'] / 60:.1f} min | {s['sum_steps_s'] / 60:.1f} min | {s['sum_eval_s'] / 60:.1f} min | "
+                f"{100 * s['overhead_fraction']:.1f}% | {s['job_overhead_median_s']:.2f} / {s['job_overhead_max_s']:.2f} s | "
+                f"{s['peak_rss_mb_max']:.0f} / {s['loaded_mb']:.0f} MB ({s['peak_rss_mb_max'] / s['loaded_mb']:.2f}×) | "
+                f"{s['projection_8_cores_s'] / 60:.1f} min | {s['best']['point']} {100 * s['best']['val_acc']:.2f}% | "
+                f"{100 * s['test_acc']:.2f}% |")
+        L.append("")
+
+    # -- targets
+    L += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
+    k275 = "sigmoid/H=275" if "sigmoid/H=275" in b1 else next(iter(h275))
+    for key in [k for k in b1 if k.endswith("H=275")]:
+        r = b1[key]
+        step = r["twolayer"].median * 1e6
+        L.append(f"| batch-1 step H=275 ({key.split('/')[0]}) ≤ 70 µs | {step:.1f} µs | {verdict(step <= 70)} |")
+        xp = r["published"].median / r["twolayer"].median
+        L.append(f"| ≥ 25× faster than the published code | {fmt_ratio(xp)} | {verdict(xp >= 25)} |")
+        if "torch_hand" in r:
+            xt = r["torch_hand"].median / r["twolayer"].median
+            L.append(f"| ≥ 1.5× faster than PyTorch's hand-written step | {fmt_ratio(xt)} | {verdict(xt >= 1.5)} |")
+        frac = bound_us / step
+        L.append(f"| ≥ 40% of the in-cache memory-traffic bound | {100 * frac:.0f}% | {verdict(frac >= 0.4)} |")
+    v = mb.get("H=1000")
+    if v:
+        frac = v["step_GFLOPs"] / v["sgemm_GFLOPs"]
+        L.append(f"| minibatch H=1000 ≥ 85% of single-thread sgemm | {100 * frac:.0f}% | {verdict(frac >= 0.85)} |")
+        th = v["results"].get("torch_hand")
+        if th:
+            ratio = th.median / v["results"]["twolayer"].median
+            L.append(f"| minibatch H=1000 no slower than PyTorch | {fmt_ratio(ratio)} | {verdict(ratio >= 1.0)} |")
+    if ep_ratio is not None:
+        L.append(f"| epoch ≥ 1.2× faster than scikit-learn | {fmt_ratio(ep_ratio)} | {verdict(ep_ratio >= 1.2)} |")
+    fm = studies.get("fashion_mnist")
+    if fm:
+        L.append(f"| 336-model Fashion-MNIST study ≤ 1 hour on 2 cores | {fm['wall_s'] / 60:.1f} min | {verdict(fm['wall_s'] <= 3600)} |")
+        L.append(f"| Snakemake and process overhead ≤ 5% | {100 * fm['overhead_fraction']:.1f}% | {verdict(fm['overhead_fraction'] <= 0.05)} |")
+        ratio = fm["peak_rss_mb_max"] / fm["loaded_mb"]
+        L.append(f"| peak memory per job ≤ 2× the arrays it loads | {ratio:.2f}× | {verdict(ratio <= 2)} |")
+        per_model = fm["sum_train_model_s"] / fm["models"]
+        evalr = ev["sigmoid"]["accuracy on 10,000"].median / per_model
+        L.append(f"| evaluation (10,000 examples) ≤ 1% of a model's training time | {100 * evalr:.2f}% of {per_model:.1f} s | {verdict(evalr <= 0.01)} |")
+    L.append("")
+    return "\n".join(L) + "\n"
+
+
+if __name__ == "__main__":
+    main()
