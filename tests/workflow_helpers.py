@@ -24,6 +24,7 @@ def snakemake_cmd():
 def run_snakemake(workdir, config=None, *args, env=None, check=True, timeout=900):
     """Run snakemake in ``workdir`` (with ``config`` written to workdir/config.yaml)."""
     workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
     cmd = [*snakemake_cmd(), "-s", str(SNAKEFILE), "--directory", str(workdir)]
     if config is not None:
         cfg = workdir / "config.yaml"

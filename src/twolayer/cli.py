@@ -78,9 +78,11 @@ def cmd_check_config(args):
 
 
 def cmd_train(args):
-    from .runner import run_job
+    from .resources import apply_limits
+    from .runner import run_job  # imports NumPy & co. before the memory cap applies
 
     spec = _json_arg(args.spec, "spec")
+    apply_limits(args.mem_mb, args.runtime_min)
     run_job(spec, args.data, args.model, args.metrics)
 
 
@@ -151,6 +153,8 @@ def build_parser():
     t.add_argument("--data", required=True)
     t.add_argument("--model", required=True)
     t.add_argument("--metrics", required=True)
+    t.add_argument("--mem-mb", type=int, default=None, help="memory budget in MB (as Snakemake's mem_mb): the job stops beyond it")
+    t.add_argument("--runtime-min", type=float, default=None, help="time budget (minutes): the job stops after it")
     t.set_defaults(func=cmd_train)
 
     a = sub.add_parser("aggregate", help="one table per study, and its winner")
@@ -203,7 +207,17 @@ def main(argv=None):
         limit_threads(args.threads)
     try:
         args.func(args)
+    except MemoryError:  # a real allocation failure (the machine, not the budget)
+        from .resources import memory_message
+
+        print(f"error: {memory_message(getattr(args, 'mem_mb', None))}", file=sys.stderr)
+        return 3
     except user_errors() as exc:
+        from .resources import JobOutOfMemory
+
+        if isinstance(exc, JobOutOfMemory):
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {msg}", file=sys.stderr)
         return 2

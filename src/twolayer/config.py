@@ -333,6 +333,11 @@ class Plan:
         self.recipes = {**copy.deepcopy(BUILTIN_RECIPES), **(config.get("recipes") or {})}
         self.raw_dirs = list(config.get("raw_dirs") or ["resources/raw", "/usr/share/datasets"])
         self.download = {"timeout": 30.0, "retries": 2, **(config.get("download") or {})}
+        res = config.get("resources") or {}
+        self.resources = {
+            rule: {"mem_factor": 1.0, "runtime_factor": 1.0, "retries": 1, **(res.get(rule) or {})}
+            for rule in ("train", "prepare")
+        }
         self._sources = None
         self.studies = {name: Study(name, raw, self) for name, raw in config["studies"].items()}
 
@@ -388,3 +393,31 @@ class Plan:
 
     def spec_json(self, study, pid):
         return json.dumps(self.study(study).spec(pid), sort_keys=True)
+
+    # -- what each job declares (and is held to) ------------------------------------
+    def train_mem_mb(self, study, pid, data_mb, attempt=1):
+        from .resources import train_mem_mb
+
+        st = self.study(study)
+        src = self.sources[st.dataset]
+        d = _features(src)
+        est = train_mem_mb(st.spec(pid), data_mb, d, src.num_classes)
+        return int(est * self.resources["train"]["mem_factor"] * attempt) or 1
+
+    def train_runtime_min(self, study, pid, attempt=1):
+        from .resources import train_runtime_min
+
+        st = self.study(study)
+        est = train_runtime_min(st.spec(pid), _features(self.sources[st.dataset]))
+        return max(1, int(round(est * self.resources["train"]["runtime_factor"] * attempt)))
+
+    def prepare_mem_mb(self, dataset, attempt=1):
+        from .resources import prepare_mem_mb
+
+        return int(prepare_mem_mb(self.sources[dataset]) * self.resources["prepare"]["mem_factor"] * attempt) or 1
+
+
+def _features(source):
+    import math
+
+    return math.prod(source.image_shape) if source.image_shape else 1

@@ -32,6 +32,9 @@ rule prepare:
     benchmark:
         "results/benchmarks/prepare/{dataset}/{recipe}.tsv"
     threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: PLAN.prepare_mem_mb(wc.dataset, attempt),
+    retries: PLAN.resources["prepare"]["retries"]
     shell:
         "twolayer --threads {threads} prepare {wildcards.dataset} --recipe {wildcards.recipe}"
         " --recipe-json {params.recipe:q} --source-json {params.source:q}"

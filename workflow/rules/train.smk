@@ -16,6 +16,11 @@ rule train:
     benchmark:
         "results/{study}/benchmarks/train/{point}.tsv"
     threads: 1
+    resources:
+        mem_mb=lambda wc, input, attempt: PLAN.train_mem_mb(wc.study, wc.point, input.size_mb, attempt),
+        runtime=lambda wc, attempt: PLAN.train_runtime_min(wc.study, wc.point, attempt),
+    retries: PLAN.resources["train"]["retries"]
     shell:
         "twolayer --threads {threads} train --spec {params.spec:q} --data {input.data}"
-        " --model {output.model} --metrics {output.metrics} > {log} 2>&1"
+        " --model {output.model} --metrics {output.metrics}"
+        " --mem-mb {resources.mem_mb} --runtime-min {resources.runtime} > {log} 2>&1"

@@ -1,0 +1,135 @@
+"""What a job needs (memory, time), and holding it to that.
+
+Estimates (the rules declare them as Snakemake resources, scaled by
+``attempt`` so that a retry gets more) come from the measurements in
+``docs/performance.md``:
+
+* memory: ~200 MB for Python, NumPy, SciPy and h5py, plus the arrays the
+  job loads (bounded by the dataset file's size) with 25% headroom for the
+  train-accuracy subset and evaluation chunks, plus the weights and their
+  gradients/optimizer state;
+* time: steps x a per-step cost model (batch 1: ~10 us + 0.04 us x H at
+  D = 784, scaled with D; minibatch: 4·B·D·H flops at a conservative
+  30 GFLOP/s), three times over, plus five minutes.
+
+:func:`apply_limits` makes a local run fail the way a cluster job would: a
+watchdog thread reads the process's resident memory (what a cluster's
+cgroup counts) five times a second and stops the job when it exceeds
+``mem_mb``, and a timer stops it after ``runtime`` minutes. Both raise a
+:class:`~twolayer.errors.UserError` in the main thread, so the job ends
+with a one-line message and, outputs being written atomically, leaves
+nothing behind that a rerun would accept. (An ``RLIMIT_DATA`` cap was
+tried first: OpenBLAS retries a refused ``mmap`` forever, so the job hung
+instead of failing.)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+import time
+
+from .errors import UserError
+
+BASE_MB = 200
+
+
+class JobTimeout(UserError):
+    pass
+
+
+def param_count(spec, input_size, classes):
+    m = spec["model"]
+    if m.get("kind", "twolayer") == "linear":
+        return input_size * classes + classes
+    h = m["hidden"]
+    return input_size * h + h + h * classes + classes
+
+
+def train_mem_mb(spec, data_mb, input_size, classes):
+    """Memory for a training job: runtime + loaded arrays (<= the data file) + weights x 6."""
+    params_mb = param_count(spec, input_size, classes) * 8 / 2**20
+    return int(math.ceil(BASE_MB + 1.25 * data_mb + 6 * params_mb))
+
+
+def step_seconds(spec, input_size):
+    t = spec["training"]
+    h = spec["model"].get("hidden", 10)
+    batch = t.get("batch_size") or 1000
+    if batch == 1 and (t.get("optimizer") or {}).get("name", "sgd") == "sgd":
+        return (10e-6 + 0.04e-6 * h) * max(input_size / 784, 1.0)
+    return 4 * batch * input_size * h / 30e9 + 50e-6
+
+
+def train_runtime_min(spec, input_size):
+    """Minutes for a training job: three times the cost model, plus five."""
+    steps = spec["training"]["steps"]
+    return int(math.ceil(5 + 3 * steps * step_seconds(spec, input_size) / 60))
+
+
+def prepare_mem_mb(source):
+    """Memory to parse and normalise a dataset (raw bytes, float64 row blocks, float32 output)."""
+    d = math.prod(source.image_shape) if source.image_shape else 1
+    n = 70_000 if source.format == "idx" else 60_000 if source.format == "cifar_binary" else 10_000
+    return int(math.ceil(BASE_MB + n * d * (1 + 4 + 1) / 2**20 * 1.5))
+
+
+class JobOutOfMemory(UserError):
+    pass
+
+
+def _raise(exc_type, message):
+    def handler(signum, frame):
+        raise exc_type(message)
+
+    return handler
+
+
+def rss_bytes():
+    """Resident set size of this process (Linux: /proc/self/statm)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _watch_memory(limit, main_ident, poll, grace, message):
+    while True:
+        if rss_bytes() > limit:
+            signal.pthread_kill(main_ident, signal.SIGUSR1)
+            time.sleep(grace)  # the main thread is stuck in C code: stop the hard way
+            print(f"error: {message}", file=sys.stderr, flush=True)
+            os._exit(3)
+        time.sleep(poll)
+
+
+def apply_limits(mem_mb=None, runtime_min=None, poll=0.2, grace=10.0):
+    """Hold this process to ``mem_mb`` MB (10^6 bytes, as Snakemake counts) of resident memory
+    and ``runtime_min`` minutes of wall time. Call it from the main thread."""
+    if runtime_min:
+        message = (
+            f"the job exceeded its time budget of {runtime_min:g} min (resources.runtime); "
+            "Snakemake retries it with twice the budget if retries allow, or raise "
+            "resources.train.runtime_factor in the config"
+        )
+        signal.signal(signal.SIGALRM, _raise(JobTimeout, message))
+        signal.setitimer(signal.ITIMER_REAL, float(runtime_min) * 60.0)
+    if mem_mb:
+        message = memory_message(mem_mb)
+        signal.signal(signal.SIGUSR1, _raise(JobOutOfMemory, message))
+        watchdog = threading.Thread(
+            target=_watch_memory,
+            args=(int(mem_mb * 1_000_000), threading.main_thread().ident, poll, grace, message),
+            name="memory-watchdog",
+            daemon=True,
+        )
+        watchdog.start()
+
+
+def memory_message(mem_mb):
+    return (
+        f"the job ran out of its memory budget of {mem_mb} MB (resources.mem_mb); "
+        "Snakemake retries it with twice the budget if retries allow, or raise "
+        "resources.train.mem_factor in the config"
+    )
