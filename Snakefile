@@ -22,6 +22,17 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
+# On a cluster, only prepare and train are submitted; these run where Snakemake runs
+# (fetch needs the internet, which compute nodes often lack; the rest take seconds).
+localrules:
+    all,
+    fetch,
+    aggregate,
+    evaluate,
+    figure,
+    table,
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

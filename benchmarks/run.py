@@ -3,6 +3,7 @@
     pip install -e '.[bench]'                 # PyTorch 2.13.0 (CPU) and scikit-learn
     python benchmarks/run.py                  # everything, including two whole studies (~40 min)
     python benchmarks/run.py --quick          # the step-level comparisons only (~3 min)
+    python benchmarks/run.py --render-only    # rebuild docs/performance.md from benchmarks/out/results.json
 
 Every comparison runs its variants round-robin in one process, several times,
 and reports the median and the min–max; ratios are of medians from the same
@@ -40,8 +41,13 @@ def main(argv=None):
     ap.add_argument("--skip-studies", action="store_true", help="no whole-study runs")
     ap.add_argument("--out", default=str(REPO / "docs" / "performance.md"))
     ap.add_argument("--work", default=str(HERE / "out"), help="where studies run and raw results go")
+    ap.add_argument("--render-only", action="store_true", help="rebuild the Markdown from <work>/results.json")
     args = ap.parse_args(argv)
     reps = 3 if args.quick else 5
+    if args.render_only:
+        raw = json.loads((Path(args.work) / "results.json").read_text())
+        write_report(args, raw, *_from_raw(raw), raw.get("cmdline", "(no options)"))
+        return
 
     import micro
 
@@ -76,12 +82,43 @@ def main(argv=None):
         "epoch": {n: r.as_dict() for n, r in ep.items()},
         "evaluation": {k: {n: r.as_dict() for n, r in v.items()} for k, v in ev.items()},
         "studies": studies,
+        "cmdline": " ".join(sys.argv[1:]) or "(no options)",
     }
     Path(args.work).mkdir(parents=True, exist_ok=True)
     (Path(args.work) / "results.json").write_text(json.dumps(raw, indent=2, default=str))
+    write_report(args, raw, b1, bw, mb, ep, ev, studies, raw["cmdline"])
+
+
+def write_report(args, raw, b1, bw, mb, ep, ev, studies, cmdline):
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(render(raw, b1, bw, mb, ep, ev, studies, " ".join(sys.argv[1:]) or "(no options)"))
+    text = render(raw, b1, bw, mb, ep, ev, studies, cmdline)
+    notes = HERE / "notes.md"  # the analysis written by hand: where the time goes, what was tried
+    if notes.exists():
+        text += "\n" + notes.read_text()
+    Path(args.out).write_text(text)
     print(f"wrote {args.out}")
+
+
+def _results(d):
+    r = common.Result(d["name"])
+    r.samples = list(d["samples_s"])
+    return r
+
+
+def _from_raw(raw):
+    """The structures render() takes, rebuilt from results.json."""
+    b1 = {k: {n: _results(r) for n, r in v.items()} for k, v in raw["batch1"].items()}
+    bw = raw["bandwidth"]
+    mb = {}
+    for k, v in raw["minibatch"].items():
+        mb[k] = {
+            "results": {n: _results(r) for n, r in v.items() if isinstance(r, dict)},
+            "step_GFLOPs": v["step_GFLOPs"],
+            "sgemm_GFLOPs": v["sgemm_GFLOPs"],
+        }
+    ep = {n: _results(r) for n, r in raw["epoch"].items()}
+    ev = {k: {n: _results(r) for n, r in v.items()} for k, v in raw["evaluation"].items()}
+    return b1, bw, mb, ep, ev, raw.get("studies", {})
 
 
 def render(raw, b1, bw, mb, ep, ev, studies, cmdline):

@@ -21,12 +21,16 @@ _AXPY = {np.dtype(np.float32): _blas.saxpy, np.dtype(np.float64): _blas.daxpy}
 
 
 def axpy(alpha, x, y):
-    """``y += alpha * x`` in place, without a temporary (BLAS ?axpy for contiguous arrays)."""
+    """``y += alpha * x`` in place, without a temporary (BLAS ?axpy on arrays of the same layout)."""
     fn = _AXPY.get(y.dtype)
-    if fn is not None and x.dtype == y.dtype and x.flags.c_contiguous and y.flags.c_contiguous:
-        fn(x.reshape(-1), y.reshape(-1), a=alpha)
-    else:  # pragma: no cover - non-contiguous parameters are not produced by this package
-        y += alpha * x
+    if fn is not None and x.dtype == y.dtype:
+        if x.flags.c_contiguous and y.flags.c_contiguous:
+            fn(x.reshape(-1), y.reshape(-1), a=alpha)
+            return y
+        if x.flags.f_contiguous and y.flags.f_contiguous:  # Fortran-ordered: the transposes are C-ordered
+            fn(x.T.reshape(-1), y.T.reshape(-1), a=alpha)
+            return y
+    y += alpha * x  # mixed layouts: not produced by this package's kernels
     return y
 
 

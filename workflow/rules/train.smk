@@ -16,6 +16,10 @@ rule train:
     benchmark:
         "results/{study}/benchmarks/train/{point}.tsv"
     threads: 1
+    # On a cluster, many short training jobs share one allocation (see profiles/slurm);
+    # when running locally, groups are ignored.
+    group:
+        "train"
     resources:
         mem_mb=lambda wc, input, attempt: PLAN.train_mem_mb(wc.study, wc.point, input.size_mb, attempt),
         runtime=lambda wc, attempt: PLAN.train_runtime_min(wc.study, wc.point, attempt),

@@ -1,0 +1,91 @@
+"""The workflow through a real one-node SLURM (tests/slurm/onenode.py), compared with a local run.
+
+Runs where a one-node SLURM can be set up (root, apt-get or SLURM installed, and
+the executor plugin); CI does. By hand:
+
+    python tests/slurm/onenode.py start
+    snakemake --profile profiles/slurm --slurm-no-account --slurm-status-command squeue ...
+    python tests/slurm/onenode.py stop
+"""
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REALDATA_DIR
+from workflow_helpers import REPO, run_snakemake
+
+sys.path.insert(0, str(Path(__file__).parent / "slurm"))
+import onenode  # noqa: E402
+
+pytestmark = [pytest.mark.slurm, pytest.mark.integration]
+
+
+def _plugin_missing():
+    try:
+        import snakemake_executor_plugin_slurm  # noqa: F401
+    except ImportError:
+        return "snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')"
+    return None
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    reason = onenode.available() or _plugin_missing()
+    if reason:
+        pytest.skip(reason)
+    try:
+        onenode.start()
+    except Exception as exc:  # noqa: BLE001 - report everything the daemons said
+        onenode.stop()
+        pytest.fail(f"could not start a one-node SLURM: {exc}\n{onenode.log_tail()}")
+    yield
+    onenode.stop()
+
+
+def slurm_config():
+    """The offline demo's spiral study and a reduced Fashion-MNIST study (fewer steps)."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    cfg["studies"]["fashion_demo"]["training"]["steps"] = 20000
+    return cfg
+
+
+def test_the_workflow_runs_through_sbatch_and_matches_a_local_run(slurm, tmp_path, fashion_mnist_dir):
+    from test_reliability import deterministic_view
+
+    cfg = slurm_config()
+    local = tmp_path / "local"
+    run_snakemake(local, cfg, "--cores", "2")
+    cluster = tmp_path / "cluster"
+    r = run_snakemake(
+        cluster, cfg,
+        "--profile", str(REPO / "profiles" / "slurm"),
+        "--slurm-no-account", "--slurm-status-command", "squeue",
+        "--slurm-init-seconds-before-status-checks", "1",
+        "--seconds-between-status-checks", "2",
+        "--group-components", "train=4",  # small groups, so that several allocations are visible
+        "--latency-wait", "5",
+        timeout=1200,
+    )
+    out = r.stdout + r.stderr
+    # every job went through sbatch: "Job <id> has been submitted with SLURM jobid <n> (log: .../<kind>/<n>.log)"
+    submitted = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: \S+/slurm_logs/(\w+)/", out)
+    kinds = [kind for _, kind in submitted]
+    assert kinds.count("rule_prepare") == 2, out[-4000:]
+    # the 13 training jobs went as a few grouped allocations (groups of 4 here: 4, 4, 4, 1)
+    n_train = sum(1 for _ in (cluster / "results").rglob("model.h5"))
+    assert n_train == 5 + 8
+    assert kinds.count("group_train_train") == 4 == out.count("Group job train")
+    assert set(kinds) == {"rule_prepare", "group_train_train"}  # fetch, aggregate, figures, tables stayed local
+    # the scheduler ran them all to completion (finished jobs stay listed: MinJobAge)
+    states = dict(
+        line.split()[:2]
+        for line in onenode.run(["squeue", "--states=all", "-h", "-o", "%i %T"], check=False).stdout.splitlines()
+    )
+    assert {states.get(jobid) for jobid, _ in submitted} == {"COMPLETED"}, states
+    # the same numbers as the local run
+    for study in cfg["studies"]:
+        assert deterministic_view(cluster, study) == deterministic_view(local, study)
