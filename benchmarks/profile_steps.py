@@ -1,0 +1,149 @@
+"""Where the time goes: per-phase breakdowns behind the targets of docs/performance.md.
+
+    python benchmarks/profile_steps.py
+
+1. a training job's fixed cost: interpreter start and imports (fresh processes),
+   loading the dataset file, saving the model;
+2. one epoch of CIFAR-shaped data: the two GEMMs of a step, the row gather, the rest;
+3. the batch-1 step: the block GEMMs (amortised), the per-step BLAS calls, the Python glue.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common  # noqa: F401  (one BLAS thread)
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def median_of(fn, repeats=7):
+    return statistics.median(fn() for _ in range(repeats))
+
+
+def job_fixed_cost():
+    def proc(code):
+        def run():
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
+            return time.perf_counter() - t0
+
+        return median_of(run)
+
+    bare = proc("pass")
+    imports = {
+        "numpy": proc("import numpy"),
+        "numpy + h5py": proc("import numpy, h5py"),
+        "numpy + h5py + scipy.linalg": proc("import numpy, h5py, scipy.linalg.blas"),
+        "the training job (twolayer.cli + runner)": proc("import twolayer.cli, twolayer.runner"),
+    }
+    from twolayer.data.prepare import prepare_dataset
+    from twolayer.data.preprocess import get_recipe
+    from twolayer.data.sources import get_source
+    from twolayer.data.store import load_split
+
+    out = {"python -c pass": bare, **imports}
+    fm = Path("/usr/share/datasets/fashion-mnist")
+    if fm.is_dir():
+        from twolayer.data.fetch import fetch_dataset
+
+        with tempfile.TemporaryDirectory() as tmp:
+            src = get_source("fashion_mnist")
+            fetch_dataset(src, Path(tmp) / "raw", log=open(os.devnull, "w"))
+            data = Path(tmp) / "fm.h5"
+            prepare_dataset(src, "report", get_recipe("report"), Path(tmp) / "raw", data, log=open(os.devnull, "w"))
+            out["load train + val (55,000 + 5,000 x 784 float32)"] = median_of(
+                lambda: (lambda t0: (load_split(data, "train"), load_split(data, "val"), time.perf_counter() - t0)[2])(time.perf_counter())
+            )
+    return out
+
+
+def epoch_phases(N=49000, D=3072, H=100, B=200, steps=245):
+    from twolayer import TwoLayerNet
+    from twolayer.kernels import MinibatchStep
+    from twolayer.optim import make_optimizer
+    from twolayer.sampling import make_sampler
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((N, D)).astype(np.float32)
+    y = rng.integers(0, 10, N).astype(np.uint8)
+    net = TwoLayerNet(D, H, 10, init="xavier", dtype=np.float32, seed=0)
+    k = MinibatchStep(net, B, 1e-4)
+    opt = make_optimizer("momentum", mu=0.9)
+    idx = make_sampler("epochs", N, B, np.random.default_rng(1)).take(steps)
+    W1 = net.params["W1"]
+    Xb = np.empty((B, D), np.float32)
+    Z = np.empty((B, H), np.float32)
+    G = np.empty((D, H), np.float32, order="F")
+    dz = rng.standard_normal((B, H)).astype(np.float32)
+
+    def timed(f):
+        def run():
+            t0 = time.perf_counter()
+            for i in range(steps):
+                f(i)
+            return time.perf_counter() - t0
+
+        return median_of(run, 3)
+
+    whole = median_of(lambda: (lambda t0: (k.run(X, y, idx, np.full(steps, 1e-3), opt), time.perf_counter() - t0)[1])(time.perf_counter()), 3)
+    gather = timed(lambda i: np.take(X, idx[i], axis=0, out=Xb, mode="clip"))
+    fwd = timed(lambda i: np.matmul(Xb, W1, out=Z))
+    bwd = timed(lambda i: np.matmul(dz.T, Xb, out=G.T))
+    return {"epoch (245 steps)": whole, "row gather": gather, "forward GEMM": fwd, "weight-gradient GEMM": bwd,
+            "everything else": whole - gather - fwd - bwd}
+
+
+def batch1_phases(H=275, steps=20000, n=55000):
+    from scipy.linalg import blas
+
+    from twolayer import TwoLayerNet
+    from twolayer.kernels import Batch1SGD
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, 784)).astype(np.float32)
+    y = rng.integers(0, 10, n).astype(np.uint8)
+    net = TwoLayerNet(784, H, 10, activation="sigmoid", bias=False, init="report", dtype=np.float32, seed=0)
+    k = Batch1SGD(net, 1e-5)
+    idx = rng.integers(0, n, steps)
+    lrs = np.full(steps, 0.01)
+    k.run(X, y, idx[:2000], lrs[:2000])
+    whole = median_of(lambda: (lambda t0: (k.run(X, y, idx, lrs), time.perf_counter() - t0)[1])(time.perf_counter()), 3) / steps
+    V = np.asfortranarray(net.params["W1"])
+    Xb = X[:32].copy()
+    Z = np.empty((32, H), np.float32)
+    D32 = rng.standard_normal((32, H)).astype(np.float32)
+
+    def block():
+        t0 = time.perf_counter()
+        for _ in range(500):
+            np.matmul(Xb, V, out=Z)
+            blas.sgemm(-1e-9, Xb.T, D32.T, beta=1.0, c=V, trans_b=1, overwrite_c=1)
+        return (time.perf_counter() - t0) / 500 / 32
+
+    per_step_block = median_of(block, 3)
+    return {"step (H=275, sigmoid)": whole, "block GEMMs, per step": per_step_block,
+            "per-step work (small BLAS calls, NumPy ufuncs, Python)": whole - per_step_block}
+
+
+def main():
+    for title, fn, unit, scale in (
+        ("A training job's fixed cost (medians of fresh processes)", job_fixed_cost, "s", 1),
+        ("One epoch of CIFAR-shaped data, by phase", epoch_phases, "s", 1),
+        ("The batch-1 step, by phase", batch1_phases, "µs", 1e6),
+    ):
+        print(f"\n{title}")
+        for k, v in fn().items():
+            print(f"  {k:55s} {v * scale:8.3f} {unit}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    main()
