@@ -24,9 +24,10 @@ class Result:
     def median(self):
         return statistics.median(self.samples)
 
-    def cell(self):
+    def cell(self, digits=1):
         s = sorted(self.samples)
-        return f"{self.median * self.scale:.1f} ({s[0] * self.scale:.1f}–{s[-1] * self.scale:.1f})"
+        f = f".{digits}f"
+        return f"{self.median * self.scale:{f}} ({s[0] * self.scale:{f}}–{s[-1] * self.scale:{f}})"
 
     def as_dict(self):
         return {"name": self.name, "median_s": self.median, "samples_s": self.samples}

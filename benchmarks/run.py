@@ -188,11 +188,11 @@ def render(raw, b1, bw, mb, ep, ev, studies, cmdline):
 
     # -- epoch
     L += ["## One epoch of CIFAR-shaped data (49,000 × 3,072, batch 200, H=100, momentum 0.9)", "",
-          "Seconds per epoch (245 steps); scikit-learn 's `MLPClassifier(solver=\"sgd\", max_iter=1)` on the same "
+          "Seconds per epoch (245 steps); scikit-learn's `MLPClassifier(solver=\"sgd\", max_iter=1)` on the same "
           "float32 array, one BLAS thread.", "", "| variant | s |", "|---|---|"]
     for n, r in ep.items():
         r.scale = 1
-        L.append(f"| {n} | {r.cell().replace('.0 (', ' (')} |")
+        L.append(f"| {n} | {r.cell(digits=3)} |")
     ep_ratio = None
     if len(ep) > 1:
         ep_ratio = ep["sklearn MLPClassifier(sgd)"].median / ep["twolayer"].median

@@ -41,6 +41,21 @@ def _stencil(order, h):
     return offsets, weights, denom, default_h if h is None else h
 
 
+def _centred(g, x, h, order):
+    """dg/dx for the scalar function ``g()`` (which reads ``x``), entry by entry."""
+    offsets, weights, denom, h = _stencil(order, h)
+    grad = np.zeros_like(x, dtype=np.float64)
+    for ix in np.ndindex(x.shape):
+        old = x[ix]
+        acc = 0.0
+        for off, wgt in zip(offsets, weights):
+            x[ix] = old + off * h
+            acc += wgt * g()
+        x[ix] = old
+        grad[ix] = acc / (denom * h)
+    return grad
+
+
 def numerical_gradient(f, x, h=None, order=2):
     """Centred-difference gradient of the scalar function ``f()`` with respect to array ``x``.
 
@@ -51,17 +66,7 @@ def numerical_gradient(f, x, h=None, order=2):
     small enough to check entries of size 1e-5 to a relative 1e-7. With
     order 4 keep inputs 0.01 or more away from kinks such as ReLU's.
     """
-    offsets, weights, denom, h = _stencil(order, h)
-    grad = np.zeros_like(x, dtype=np.float64)
-    for ix in np.ndindex(x.shape):
-        old = x[ix]
-        acc = 0.0
-        for off, wgt in zip(offsets, weights):
-            x[ix] = old + off * h
-            acc += wgt * float(f())
-        x[ix] = old
-        grad[ix] = acc / (denom * h)
-    return grad
+    return _centred(lambda: float(f()), x, h, order)
 
 
 def numerical_gradient_array(f, x, dout, h=None, order=2):
@@ -69,17 +74,7 @@ def numerical_gradient_array(f, x, dout, h=None, order=2):
 
     ``f(x)`` returns an array the shape of ``dout``; see :func:`numerical_gradient` for ``order``.
     """
-    offsets, weights, denom, h = _stencil(order, h)
-    grad = np.zeros_like(x, dtype=np.float64)
-    for ix in np.ndindex(x.shape):
-        old = x[ix]
-        acc = 0.0
-        for off, wgt in zip(offsets, weights):
-            x[ix] = old + off * h
-            acc += wgt * float(np.sum(np.asarray(f(x), dtype=np.float64) * dout))
-        x[ix] = old
-        grad[ix] = acc / (denom * h)
-    return grad
+    return _centred(lambda: float(np.sum(np.asarray(f(x), dtype=np.float64) * dout)), x, h, order)
 
 
 def sparse_grad_check(f, x, analytic_grad, num_checks=10, h=1e-5, rng=None):

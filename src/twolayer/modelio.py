@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from .atomic import atomic_path
-from .data.store import DataFileError
+from .data.store import DataFileError, decode_attrs
 
 FORMAT = "twolayer-model"
 
@@ -77,15 +77,7 @@ class ModelFile:
                 raise DataFileError(f"{path}: not a twolayer model file; retrain it")
             self.params = {k: v[()] for k, v in f["params"].items()}
             self.history = {k: v[()] for k, v in f["history"].items()}
-            self.attrs = {}
-            for k, v in f.attrs.items():
-                if isinstance(v, bytes):
-                    v = v.decode()
-                if isinstance(v, str) and v[:1] in "[{":
-                    v = json.loads(v)
-                elif isinstance(v, np.generic):
-                    v = v.item()
-                self.attrs[k] = v
+            self.attrs = decode_attrs(f.attrs)
 
     @property
     def status(self):

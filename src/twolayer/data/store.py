@@ -103,19 +103,24 @@ def _open(path):
     return f
 
 
+def decode_attrs(attrs):
+    """HDF5 attributes as Python values: bytes to str, JSON objects and lists parsed, NumPy scalars unwrapped."""
+    out = {}
+    for k, v in attrs.items():
+        if isinstance(v, bytes):
+            v = v.decode()
+        if isinstance(v, str) and v[:1] in "[{":
+            v = json.loads(v)
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    return out
+
+
 def read_attrs(path):
     """The root attributes, JSON ones decoded."""
     with _open(path) as f:
-        out = {}
-        for k, v in f.attrs.items():
-            if isinstance(v, bytes):
-                v = v.decode()
-            if isinstance(v, str) and v[:1] in "[{":
-                v = json.loads(v)
-            elif isinstance(v, np.generic):
-                v = v.item()
-            out[k] = v
-        return out
+        return decode_attrs(f.attrs)
 
 
 def check_provenance(path, dataset=None, recipe=None, recipe_spec=None):

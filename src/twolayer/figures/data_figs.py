@@ -9,6 +9,7 @@ from ..aggregate import read_table
 from ..data.store import load_split, read_attrs
 from ..modelio import ModelFile
 from .pixels import to_images
+from .style import bare_axes
 
 PER_CLASS = 8
 
@@ -34,10 +35,7 @@ def draw_samples(study, data):
     for c, rows in enumerate(idx):
         for j in range(PER_CLASS):
             ax = axes[c, j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for s in ax.spines.values():
-                s.set_visible(False)
+            bare_axes(ax)
             if j < len(rows):
                 ax.imshow(imgs[k], cmap="gray" if gray else None, vmin=0, vmax=1, interpolation="nearest")
                 k += 1

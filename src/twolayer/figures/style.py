@@ -42,6 +42,14 @@ def save(fig, path):
     plt.close(fig)
 
 
+def bare_axes(ax):
+    """No ticks, no frame: for axes that show an image."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
 def grid_shape(n, max_cols=10):
     cols = min(n, max_cols)
     rows = -(-n // cols)

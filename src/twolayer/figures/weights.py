@@ -11,7 +11,7 @@ import numpy as np
 from ..data.store import read_attrs
 from ..modelio import ModelFile
 from .pixels import normalise_each
-from .style import grid_shape
+from .style import bare_axes, grid_shape
 
 
 def _winner_model(winner):
@@ -32,10 +32,7 @@ def _image_grid(images, titles=None, gray=True, suptitle="", max_cols=10, size=0
     rows, cols = grid_shape(len(images), max_cols)
     fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size + 0.4), squeeze=False)
     for k, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for s in ax.spines.values():
-            s.set_visible(False)
+        bare_axes(ax)
         if k < len(images):
             ax.imshow(images[k], cmap="gray" if gray else None, vmin=0, vmax=1, interpolation="nearest")
             if titles:
