@@ -34,6 +34,7 @@ rule prepare:
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: PLAN.prepare_mem_mb(wc.dataset, attempt),
+        runtime=lambda wc, attempt: 20 * attempt,  # minutes; CIFAR-10 takes ~10 s here
     retries: PLAN.resources["prepare"]["retries"]
     shell:
         "twolayer --threads {threads} prepare {wildcards.dataset} --recipe {wildcards.recipe}"
