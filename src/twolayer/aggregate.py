@@ -47,6 +47,9 @@ def read_benchmark(path):
     return float(df["s"].iloc[-1]), float(df["max_rss"].iloc[-1])
 
 
+INT_COLUMNS = ("hidden", "batch_size", "diverged_step", "steps", "seed", "steps_planned", "n_params")
+
+
 def build_table(metrics_files, benchmark_files=None):
     """The study table from the jobs' metrics records (and benchmark files, same order)."""
     benchmark_files = list(benchmark_files or [None] * len(metrics_files))
@@ -70,20 +73,24 @@ def build_table(metrics_files, benchmark_files=None):
     df = df[COLUMNS].sort_values("point", kind="stable").reset_index(drop=True)
     for col in ("train_acc", "val_acc", "final_loss", "best_val_acc", "lr", "reg"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
-    for col in ("hidden", "batch_size", "diverged_step", "steps", "seed", "steps_planned", "n_params"):
+    for col in INT_COLUMNS:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
     diverged = df["status"] != "ok"
     df.loc[diverged, ["train_acc", "val_acc", "final_loss"]] = pd.NA
     return df
 
 
+def ranked(df):
+    """The models that did not diverge, best first: the winner's rule (see TIE_BREAK)."""
+    ok = df[(df["status"] == "ok") & df["val_acc"].notna()]
+    order = ok.assign(_neg=-ok["val_acc"]).sort_values(["_neg", "n_params", "point"], kind="stable")
+    return order.drop(columns="_neg")
+
+
 def pick_winner(df):
     """The winning row (a Series), or None if every model diverged."""
-    ok = df[(df["status"] == "ok") & df["val_acc"].notna()]
-    if ok.empty:
-        return None
-    ranked = ok.assign(_neg=-ok["val_acc"]).sort_values(["_neg", "n_params", "point"], kind="stable")
-    return ranked.iloc[0].drop(labels="_neg")
+    order = ranked(df)
+    return None if order.empty else order.iloc[0]
 
 
 def write_table(df, path):
@@ -93,7 +100,7 @@ def write_table(df, path):
 
 def read_table(path):
     df = pd.read_csv(path, dtype={"point": str, "status": str})
-    for col in ("hidden", "batch_size", "diverged_step", "steps", "seed", "steps_planned", "n_params"):
+    for col in INT_COLUMNS:
         if col in df:
             df[col] = df[col].astype("Int64")
     return df

@@ -382,9 +382,6 @@ class Plan:
         return problems
 
     # -- what the workflow builds -------------------------------------------------
-    def data_files(self):
-        return sorted({s.data_file for s in self.studies.values()})
-
     def study(self, name):
         try:
             return self.studies[name]

@@ -29,8 +29,6 @@ from scipy.linalg import blas
 from .optim import axpy
 from .regularization import l2_coefficient
 
-_GEMV = {np.dtype(np.float32): blas.sgemv, np.dtype(np.float64): blas.dgemv}
-_GER = {np.dtype(np.float32): blas.sger, np.dtype(np.float64): blas.dger}
 
 
 def _vdot(a):
@@ -38,12 +36,8 @@ def _vdot(a):
     return float(np.dot(r, r))
 
 
-_SCAL = {np.dtype(np.float32): blas.sscal, np.dtype(np.float64): blas.dscal}
-_AXPY = {np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy}
-_ASUM = {np.dtype(np.float32): blas.sasum, np.dtype(np.float64): blas.dasum}
 
 
-_GEMM = {np.dtype(np.float32): blas.sgemm, np.dtype(np.float64): blas.dgemm}
 
 
 class Batch1SGD:
@@ -90,12 +84,9 @@ class Batch1SGD:
         self.block = int(block)
         if self.block < 1:
             raise ValueError(f"block must be >= 1, got {block}")
-        self.gemv = _GEMV[dt]
-        self.gemm = _GEMM[dt]
-        self.ger = _GER[dt]
-        self.scal = _SCAL[dt]
-        self.axpy = _AXPY[dt]
-        self.asum = _ASUM[dt]
+        self.gemv, self.gemm, self.ger, self.scal, self.axpy, self.asum = blas.get_blas_funcs(
+            ("gemv", "gemm", "ger", "scal", "axpy", "asum"), dtype=dt
+        )
         d, h, c, kb = net.input_size, net.hidden_size, net.output_size, self.block
         self.Xb = np.empty((kb, d), dtype=dt)  # the block's examples
         self.Z = np.empty((kb, h), dtype=dt)  # their pre-activations under the block's starting V

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .aggregate import pick_winner, read_table
+from .aggregate import pick_winner, ranked, read_table
 from .atomic import atomic_path, write_text
 
 TABLES = ("table1", "table2", "listing", "test")
@@ -65,8 +65,7 @@ def _hp_frame(rows, axes):
 
 
 def table2(df, axes, test=None, k=5):
-    ok = df[(df["status"] == "ok") & df["val_acc"].notna()]
-    top = ok.assign(_neg=-ok["val_acc"]).sort_values(["_neg", "n_params", "point"], kind="stable").head(k)
+    top = ranked(df).head(k)
     out = _hp_frame(top, axes)
     out["Accuracy (Val Set, %)"] = [_pct(v) for v in top["val_acc"]]
     return out

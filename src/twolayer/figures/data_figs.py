@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..aggregate import read_table
+from ..aggregate import ranked, read_table
 from ..data.store import load_split, read_attrs
 from ..modelio import ModelFile
 from .pixels import to_images
@@ -45,12 +45,9 @@ def draw_samples(study, data):
 
 
 def _best_by_model(df):
-    out = {}
-    ok = df[(df["status"] == "ok") & df["val_acc"].notna()]
-    for kind, g in ok.groupby("model"):
-        g = g.assign(_neg=-g["val_acc"]).sort_values(["_neg", "n_params", "point"])
-        out[kind] = g.iloc[0]
-    return out
+    """The best model of each kind (linear, twolayer), by the winner's rule."""
+    order = ranked(df)
+    return {kind: g.iloc[0] for kind, g in order.groupby("model", sort=False)}
 
 
 def draw_boundaries(study, table, data):
