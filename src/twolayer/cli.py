@@ -213,14 +213,9 @@ def main(argv=None):
         print(f"error: {memory_message(getattr(args, 'mem_mb', None))}", file=sys.stderr)
         return 3
     except user_errors() as exc:
-        from .resources import JobOutOfMemory
-
-        if isinstance(exc, JobOutOfMemory):
-            print(f"error: {exc}", file=sys.stderr)
-            return 3
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {msg}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     return 0
 
 

@@ -2,4 +2,4 @@
 
 
 class UserError(Exception):
-    pass
+    exit_code = 2  # what the CLI exits with; subclasses may differ

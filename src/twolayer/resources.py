@@ -78,7 +78,7 @@ def prepare_mem_mb(source):
 
 
 class JobOutOfMemory(UserError):
-    pass
+    exit_code = 3
 
 
 def _raise(exc_type, message):
