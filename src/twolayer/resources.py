@@ -128,6 +128,8 @@ def apply_limits(mem_mb=None, runtime_min=None, poll=0.2, grace=10.0):
 
 
 def memory_message(mem_mb):
+    if mem_mb is None:
+        return "the machine ran out of memory (no budget was set: --mem-mb / resources.mem_mb)"
     return (
         f"the job ran out of its memory budget of {mem_mb} MB (resources.mem_mb); "
         "Snakemake retries it with twice the budget if retries allow, or raise "
