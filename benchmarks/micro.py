@@ -96,14 +96,7 @@ def _torch_hand_batch1(torch, X, y, H, act, rng, steps=5000):
 
     for i in idx[:500]:
         step(i)
-
-    def run():
-        t0 = time.perf_counter()
-        for i in idx:
-            step(i)
-        return (time.perf_counter() - t0) / steps
-
-    return run
+    return lambda: common.per_call(lambda j: step(idx[j]), steps)
 
 
 def _torch_autograd_batch1(torch, X, y, H, act, rng, steps=3000):
@@ -122,14 +115,7 @@ def _torch_autograd_batch1(torch, X, y, H, act, rng, steps=3000):
 
     for i in idx[:300]:
         step(i)
-
-    def run():
-        t0 = time.perf_counter()
-        for i in idx:
-            step(i)
-        return (time.perf_counter() - t0) / steps
-
-    return run
+    return lambda: common.per_call(lambda j: step(idx[j]), steps)
 
 
 def bandwidth(H=275, repeats=5, calls=20000):

@@ -232,7 +232,6 @@ def render(raw, b1, bw, mb, ep, ev, studies, cmdline):
 
     # -- targets
     L += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
-    k275 = "sigmoid/H=275" if "sigmoid/H=275" in b1 else next(iter(h275))
     for key in [k for k in b1 if k.endswith("H=275")]:
         r = b1[key]
         step = r["twolayer"].median * 1e6

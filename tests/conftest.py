@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import sys
@@ -81,6 +82,19 @@ def start_server(root):
 def stop_server(server):
     server.shutdown()
     server.server_close()
+
+
+@contextlib.contextmanager
+def serving_idx_dataset(root, **sizes):
+    """A generated MNIST-format dataset (fakedata) served from ``root``: yields (base_url, source spec, server)."""
+    from fakedata import make_idx_dataset
+
+    _, spec = make_idx_dataset(root, **sizes)
+    url, server = start_server(root)
+    try:
+        yield url, spec, server
+    finally:
+        stop_server(server)
 
 
 @pytest.fixture

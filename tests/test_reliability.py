@@ -12,10 +12,8 @@ from pathlib import Path
 import h5py
 import pandas as pd
 import pytest
-import yaml
-from conftest import start_server, stop_server
-from fakedata import make_idx_dataset
-from workflow_helpers import REPO, SNAKEFILE, run_snakemake, snakemake_cmd
+from conftest import serving_idx_dataset
+from workflow_helpers import REPO, run_snakemake, snakemake_command
 
 from twolayer.aggregate import RUNTIME_COLUMNS
 
@@ -24,11 +22,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    root = tmp_path_factory.mktemp("served")
-    _, spec = make_idx_dataset(root, n_train=300, n_test=100, seed=5)
-    url, server = start_server(root)
-    yield url, spec
-    stop_server(server)
+    with serving_idx_dataset(tmp_path_factory.mktemp("served"), n_train=300, n_test=100, seed=5) as (url, spec, _):
+        yield url, spec
 
 
 def grid_config(url, spec, steps=60000, lrs=(1.0e-2, 5.0e-2)):
@@ -89,9 +84,8 @@ def recorded_complete(work):
 
 
 def start_snakemake(work, config, *args):
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [*snakemake_cmd(), "-s", str(SNAKEFILE), "--directory", str(work), "--configfile", str(work / "config.yaml"), *args]
+    """snakemake in the background, in a session of its own (so that its whole tree can be killed)."""
+    cmd = snakemake_command(work, config, *args)
     return subprocess.Popen(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 

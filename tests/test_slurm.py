@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REALDATA_DIR
 from workflow_helpers import REPO, run_snakemake
 
 sys.path.insert(0, str(Path(__file__).parent / "slurm"))

@@ -8,7 +8,7 @@ import h5py
 import pandas as pd
 import pytest
 import yaml
-from conftest import REALDATA_DIR, start_server, stop_server
+from conftest import REALDATA_DIR, serving_idx_dataset
 from fakedata import make_idx_dataset
 from workflow_helpers import REPO, dry_run, run_snakemake, tiny_config
 
@@ -17,11 +17,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    root = tmp_path_factory.mktemp("served")
-    _, spec = make_idx_dataset(root, n_train=240, n_test=60, seed=3)
-    url, server = start_server(root)
-    yield url, spec, server
-    stop_server(server)
+    with serving_idx_dataset(tmp_path_factory.mktemp("served"), n_train=240, n_test=60, seed=3) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ def snakemake_cmd():
     return [exe] if exe else [sys.executable, "-m", "snakemake"]
 
 
-def run_snakemake(workdir, config=None, *args, env=None, check=True, timeout=900):
-    """Run snakemake in ``workdir`` (with ``config`` written to workdir/config.yaml)."""
+def snakemake_command(workdir, config=None, *args):
+    """The command line for ``workdir`` (``config``, if given, written to workdir/config.yaml)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = [*snakemake_cmd(), "-s", str(SNAKEFILE), "--directory", str(workdir)]
@@ -30,7 +30,12 @@ def run_snakemake(workdir, config=None, *args, env=None, check=True, timeout=900
         cfg = workdir / "config.yaml"
         cfg.write_text(yaml.safe_dump(config, sort_keys=False))
         cmd += ["--configfile", str(cfg)]
-    cmd += list(args)
+    return cmd + list(args)
+
+
+def run_snakemake(workdir, config=None, *args, env=None, check=True, timeout=900):
+    """Run snakemake in ``workdir`` (with ``config`` written to workdir/config.yaml)."""
+    cmd = snakemake_command(workdir, config, *args)
     full_env = {**os.environ, **(env or {})}
     r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=full_env, timeout=timeout)
     if check and r.returncode != 0:
