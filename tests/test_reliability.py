@@ -167,7 +167,14 @@ def test_a_second_concurrent_run_is_refused_and_harms_nothing(reference, served,
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (locks.exists() and any(locks.iterdir())):
         time.sleep(0.05)
-    second = run_snakemake(work, None, "--configfile", str(work / "config.yaml"), "--cores", "1", check=False)
+    # hold the first run still while the second one tries (on a busy machine the second one's start-up
+    # could otherwise outlast the first run, and there would be nothing left to refuse)
+    os.killpg(first.pid, signal.SIGSTOP)
+    try:
+        assert first.poll() is None, "the first run ended before the second one could start"
+        second = run_snakemake(work, None, "--configfile", str(work / "config.yaml"), "--cores", "1", check=False)
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
     out = second.stdout + second.stderr
     assert second.returncode != 0
     # Snakemake's lock message; or, when the second run meets outputs the first is still finishing,

@@ -15,7 +15,9 @@ Estimates (the rules declare them as Snakemake resources, scaled by
 :func:`apply_limits` makes a local run fail the way a cluster job would: a
 watchdog thread reads the process's resident memory (what a cluster's
 cgroup counts) five times a second and stops the job when it exceeds
-``mem_mb``, and a timer stops it after ``runtime`` minutes. Both raise a
+``mem_mb`` (and :func:`check_memory` looks synchronously before any work
+and once the data are loaded, so a budget too small is caught whatever the
+thread's scheduling), and a timer stops it after ``runtime`` minutes. Both raise a
 :class:`~twolayer.errors.UserError` in the main thread, so the job ends
 with a one-line message and, outputs being written atomically, leaves
 nothing behind that a rerun would accept. (An ``RLIMIT_DATA`` cap was
@@ -94,6 +96,16 @@ def rss_bytes():
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def check_memory(mem_mb):
+    """Raise :class:`JobOutOfMemory` now if this process already holds more than ``mem_mb``.
+
+    Called before any work and after the data are loaded, so that a budget too small for
+    the job is caught at those points whatever the watchdog thread's scheduling (a short
+    job on a busy machine could otherwise finish before the watchdog's first look)."""
+    if mem_mb and rss_bytes() > int(mem_mb * 1_000_000):
+        raise JobOutOfMemory(memory_message(mem_mb))
+
+
 def _watch_memory(limit, main_ident, poll, grace, message):
     while True:
         if rss_bytes() > limit:
@@ -116,6 +128,7 @@ def apply_limits(mem_mb=None, runtime_min=None, poll=0.2, grace=10.0):
         signal.signal(signal.SIGALRM, _raise(JobTimeout, message))
         signal.setitimer(signal.ITIMER_REAL, float(runtime_min) * 60.0)
     if mem_mb:
+        check_memory(mem_mb)
         message = memory_message(mem_mb)
         signal.signal(signal.SIGUSR1, _raise(JobOutOfMemory, message))
         watchdog = threading.Thread(

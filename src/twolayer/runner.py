@@ -21,6 +21,7 @@ from .atomic import write_json
 from .data.store import check_provenance, load_split
 from .linear import LinearSoftmax
 from .modelio import save_model
+from .resources import check_memory
 from .net import TwoLayerNet, resolve_dtype
 from .train import TrainSettings, train_model
 
@@ -105,8 +106,11 @@ def metrics_record(spec, history, model):
     }
 
 
-def run_job(spec, data_path, model_out, metrics_out, log=None):
-    """Train the grid point described by ``spec`` on ``data_path``; write the model and metrics."""
+def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
+    """Train the grid point described by ``spec`` on ``data_path``; write the model and metrics.
+
+    ``mem_mb``: the job's memory budget, checked once the data are loaded (see
+    :mod:`twolayer.resources`)."""
     log = log if log is not None else sys.stderr
     t0 = time.perf_counter()
     attrs = check_provenance(data_path, dataset=spec["dataset"], recipe=spec["recipe"], recipe_spec=spec["recipe_spec"])
@@ -114,6 +118,7 @@ def run_job(spec, data_path, model_out, metrics_out, log=None):
     X, y = load_split(data_path, "train", dtype=dtype)
     Xv, yv = load_split(data_path, "val", dtype=dtype)
     t_load = time.perf_counter() - t0
+    check_memory(mem_mb)
     root = np.random.SeedSequence(int(spec["seed"]))
     init_ss, train_ss = root.spawn(2)
     model = build_model(spec, X.shape[1], len(attrs["classes"]), np.random.default_rng(init_ss))
