@@ -1,6 +1,7 @@
 """Datasets: download -> verify -> parse -> HDF5 -> read back, and every refusal."""
 
 import gzip
+import json
 import subprocess
 import sys
 import time
@@ -234,9 +235,32 @@ def test_existing_file_that_went_bad_is_replaced(http_server, tmp_path):
     raw = tmp_path / "raw"
     fetch_dataset(src, raw, search_dirs=())
     (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
+    first = json.loads((raw / "provenance.json").read_text())
     prov = fetch_dataset(src, raw, search_dirs=())
     assert prov["files"]["test_labels"]["origin"].startswith(base)
-    assert prov["files"]["train_labels"]["origin"] == "already present"
+    # a file that is still good keeps where it came from and how it was verified
+    assert prov["files"]["train_labels"] == {**first["files"]["train_labels"], "rechecked": "archive-md5"}
+    assert prov["files"]["train_labels"]["origin"] == f"{base}/ok/train-labels-idx1-ubyte.gz"
+
+
+def test_refetching_keeps_the_original_provenance(http_server, tmp_path):
+    base, root, server = http_server
+    _, spec = make_idx_dataset(root)
+    src = served_source("tiny", spec, base)
+    raw = tmp_path / "raw"
+    first = fetch_dataset(src, raw, search_dirs=())
+    n_requests = len(server.requests)
+    again = fetch_dataset(src, raw, search_dirs=())
+    assert len(server.requests) == n_requests  # nothing downloaded again
+    for key, rec in first["files"].items():
+        assert rec["origin"].startswith(base)
+        assert again["files"][key] == {**rec, "rechecked": rec["how"]}
+    assert json.loads((raw / "provenance.json").read_text()) == again
+    # a provenance.json from elsewhere (other checksums) is not trusted for a file it does not describe
+    bogus = {"files": {k: {**r, "sha256": "0" * 64, "origin": "somewhere"} for k, r in first["files"].items()}}
+    (raw / "provenance.json").write_text(json.dumps(bogus))
+    third = fetch_dataset(src, raw, search_dirs=())
+    assert {r["origin"] for r in third["files"].values()} == {"already present"}
 
 
 def test_mean_subtraction_uses_train_statistics_only():
@@ -291,8 +315,36 @@ def test_provenance_mismatch_is_refused(tmp_path):
     with pytest.raises(DataFileError, match="recipe settings"):
         check_provenance(out, recipe_spec=other)
     (tmp_path / "junk.h5").write_bytes(b"not hdf5")
-    with pytest.raises(DataFileError, match="not a readable HDF5 file"):
+    with pytest.raises(DataFileError, match="not an HDF5 file, so not a dataset file"):
         load_split(tmp_path / "junk.h5", "train")
+
+
+def test_info_tells_a_wrong_file_from_a_damaged_dataset_file(tmp_path):
+    """Only a damaged dataset file gets the advice to delete and prepare it again."""
+    good = tmp_path / "spiral.h5"
+    prepare_dataset(get_source("spiral"), "spiral", get_recipe("spiral"), None, good)
+    text = tmp_path / "README.md"
+    text.write_text("# not data\n" * 100)
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.arange(3)
+    model = tmp_path / "model.h5"
+    with h5py.File(model, "w") as f:
+        f.attrs["format"] = "twolayer-model"
+    damaged = tmp_path / "damaged.h5"
+    damaged.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    cases = {
+        text: "not an HDF5 file, so not a dataset file",
+        foreign: "an HDF5 file without twolayer's 'format' attribute, not a dataset file",
+        model: "a twolayer model file, not a dataset file",
+        damaged: "a damaged HDF5 file",
+        tmp_path: "is a directory",
+    }
+    for path, expected in cases.items():
+        r = subprocess.run([sys.executable, "-m", "twolayer", "info", str(path)], capture_output=True, text=True)
+        assert r.returncode == 2 and r.stderr.startswith(f"error: {path}: ") and expected in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+        assert ("delete it and prepare it again" in r.stderr) == (path == damaged), r.stderr
 
 
 def test_cli_info_and_clear_errors(tmp_path):

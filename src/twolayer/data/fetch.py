@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import shutil
 import socket
@@ -139,8 +140,12 @@ def _accept(tmp, dest, remote, label):
     return verified
 
 
-def fetch_file(source, remote, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=30.0, retries=2, backoff=1.0, log=None):
+def fetch_file(source, remote, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=30.0, retries=2, backoff=1.0, log=None, previous=None):
     """Put a verified copy of ``remote`` at ``dest_dir/<name>``; return its provenance dict.
+
+    ``previous``: this file's record in the existing ``provenance.json``, if any. When the
+    file is already there and still verifies, its original origin and verification are
+    kept (with ``rechecked`` added), so re-running a fetch never loses where the data came from.
 
     Raises :class:`FetchError` (with every attempt and its reason) if no
     location provides one.
@@ -156,7 +161,10 @@ def fetch_file(source, remote, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeou
     if dest.exists():  # a previous run's verified copy: check it again, keep it if still good
         try:
             verified = verify_file(dest, remote)
-            return {"file": remote.name, "origin": "already present", **verified.describe()}
+            now = {"file": remote.name, **verified.describe()}
+            if previous and all(previous.get(k) == v for k, v in now.items() if k != "how"):
+                return {**previous, "rechecked": verified.how}
+            return {**now, "origin": "already present"}
         except VerificationError as exc:
             dest.unlink()
             attempts.append(f"existing {dest} removed: {exc}")
@@ -219,10 +227,13 @@ def fetch_dataset(source, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=30.
         raise ValueError(f"dataset {source.name!r} is generated, there is nothing to fetch")
     log = log if log is not None else sys.stderr
     print(f"fetching {source.name} into {dest_dir}", file=log, flush=True)
+    earlier = _previous_records(Path(dest_dir) / "provenance.json")
     records, failures = {}, []
     for remote in source.files:
         try:
-            records[remote.key] = fetch_file(source, remote, dest_dir, search_dirs, timeout, retries, backoff, log)
+            records[remote.key] = fetch_file(
+                source, remote, dest_dir, search_dirs, timeout, retries, backoff, log, previous=earlier.get(remote.key)
+            )
         except FetchError as exc:
             failures.append(str(exc))
     if failures:
@@ -230,3 +241,12 @@ def fetch_dataset(source, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=30.
     prov = {"dataset": source.name, "files": records}
     write_json(Path(dest_dir) / "provenance.json", prov)
     return prov
+
+
+def _previous_records(path):
+    """The per-file records of an existing ``provenance.json`` ({} if none or unreadable)."""
+    try:
+        files = json.loads(Path(path).read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return files if isinstance(files, dict) else {}

@@ -1,6 +1,6 @@
 """The prepared dataset as one HDF5 file.
 
-Layout of ``results/data/<dataset>-<recipe>.h5``::
+Layout of ``results/data/<dataset>/<recipe>.h5``::
 
     /train/X  (N, D) float32, chunked by rows (~1 MiB per chunk)
     /train/y  (N,)   uint8
@@ -89,17 +89,49 @@ def write_dataset(path, splits, *, dataset, recipe_name, recipe, source, provena
     return fp
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+WHAT_IT_READS = "dataset files are the results/data/<dataset>/<recipe>.h5 that 'twolayer prepare' (or the workflow) writes"
+
+
+def _has_hdf5_signature(path):
+    """HDF5's signature at offset 0, 512, 1024, 2048, ... (where the format allows a user block)."""
+    with open(path, "rb") as fh:
+        offset = 0
+        while True:
+            fh.seek(offset)
+            head = fh.read(8)
+            if len(head) < 8:
+                return False
+            if head == HDF5_SIGNATURE:
+                return True
+            offset = 512 if offset == 0 else 2 * offset
+
+
 def _open(path):
+    """Open a dataset file, telling apart a file that is not one (named by mistake: nothing to
+    repair) from a damaged dataset file (delete and prepare again)."""
     path = Path(path)
     if not path.exists():
         raise DataFileError(f"{path}: no such dataset file; run 'twolayer prepare' (or the workflow) to build it")
+    if path.is_dir():
+        raise DataFileError(f"{path}: is a directory, not a dataset file; {WHAT_IT_READS}")
+    if not _has_hdf5_signature(path):
+        raise DataFileError(f"{path}: not an HDF5 file, so not a dataset file; {WHAT_IT_READS}")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise DataFileError(f"{path}: not a readable HDF5 file ({exc}); delete it and prepare it again") from None
-    if f.attrs.get("format") != FORMAT:
+        raise DataFileError(
+            f"{path}: a damaged HDF5 file ({exc}); if it is a dataset file, delete it and "
+            "prepare it again ('twolayer prepare' or rerun the workflow)"
+        ) from None
+    fmt = f.attrs.get("format")
+    fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+    if fmt != FORMAT:
         f.close()
-        raise DataFileError(f"{path}: not a twolayer dataset file (no format attribute); prepare it again")
+        what = "a twolayer model file" if fmt == "twolayer-model" else (
+            f"an HDF5 file of format {fmt!r}" if fmt else "an HDF5 file without twolayer's 'format' attribute"
+        )
+        raise DataFileError(f"{path}: {what}, not a dataset file; {WHAT_IT_READS}")
     return f
 
 
