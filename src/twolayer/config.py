@@ -160,13 +160,54 @@ def schema_problems(config, schema):
     return list(dict.fromkeys(problems))
 
 
+def canonical(value, schema, root=None):
+    """``value`` with every number written the way the schema types it.
+
+    A ``number`` becomes a float (``30`` -> ``30.0``) and an ``integer`` an int
+    (``1000.0`` -> ``1000``), so that two configs that say the same thing give the same
+    job parameters, which Snakemake compares as text (a different spelling would rerun
+    every job). Called on a config that passed the schema."""
+    root = schema if root is None else root
+    while "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    for branches in (schema.get("oneOf"), schema.get("anyOf")):
+        if branches:
+            import jsonschema
+
+            for branch in branches:
+                if jsonschema.Draft202012Validator({**branch, "$defs": root.get("$defs", {})}).is_valid(value):
+                    return canonical(value, branch, root)
+            return value
+    if isinstance(value, dict):
+        props, extra = schema.get("properties") or {}, schema.get("additionalProperties")
+        return {
+            k: canonical(v, props[k], root) if k in props else canonical(v, extra, root) if isinstance(extra, dict) else v
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [canonical(v, items, root) for v in value] if isinstance(items, dict) else list(value)
+    if isinstance(value, bool):
+        return value
+    types = schema.get("type")
+    types = {types} if isinstance(types, str) else set(types or ())
+    if "integer" in types and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if "number" in types and "integer" not in types and isinstance(value, int):
+        return float(value)
+    return value
+
+
 def validate(config, schema_path=DEFAULT_SCHEMA, source=None):
-    """Schema and semantic checks; returns a :class:`Plan` or raises :class:`ConfigError`."""
-    problems = schema_problems(config, load_schema(schema_path))
+    """Schema and semantic checks; returns a :class:`Plan` or raises :class:`ConfigError`.
+
+    The plan is built from the :func:`canonical` form of the config."""
+    schema = load_schema(schema_path)
+    problems = schema_problems(config, schema)
     where = f" in {source}" if source else ""
     if problems:
         raise ConfigError(f"invalid config{where}:\n  " + "\n  ".join(problems))
-    plan = Plan(config)
+    plan = Plan(canonical(config, schema))
     problems = plan.check()
     if problems:
         raise ConfigError(f"invalid config{where}:\n  " + "\n  ".join(problems))
