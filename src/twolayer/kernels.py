@@ -144,13 +144,26 @@ class Batch1SGD:
         labels = self._labels
         n = len(idx_list)
         want_pen = bool(log_every) and penalty is not None
+        # Logging the penalty more often than once a block (CS231n's per-step loss history):
+        # rather than end a block at every logged step (a pass over W1 each), follow
+        # P = ||W1||^2 through the block's updates, W1' = (1 - lr k) W1 - lr x d^T:
+        #   P' = (1 - lr k)^2 P - 2 lr (1 - lr k) (x^T W1) d + lr^2 ||x||^2 ||d||^2,
+        # where x^T W1 is the step's pre-activation and ||x||^2 the Gram diagonal: O(H) a step.
+        # P is computed exactly at every block start. Logging once a block or less often
+        # ends blocks at the logged steps and computes the penalty there directly.
+        in_block = want_pen and log_every < self.block
+        track = in_block and self.reg != 0.0
+        creg = self.coef * self.reg
+        P = 0.0
         done = n
         j = 0
         with np.errstate(over="ignore", invalid="ignore"):
             while j < n:
-                # a block ends before the next step whose penalty is logged (V must be flushed there)
                 kb = min(self.block, n - j)
-                if want_pen:
+                if track:
+                    P = s * s * _vdot(V)
+                elif want_pen and not in_block:
+                    # a block ends before the next step whose penalty is logged (V must be flushed there)
                     first = (-(t0 + j + 1)) % log_every  # offset of the next logged step from j
                     if first == 0:
                         penalty[j] = self.penalty(s, V)
@@ -195,12 +208,17 @@ class Batch1SGD:
                         break
                     if data_loss is not None:
                         data_loss[j + t] = loss
+                    if in_block and not (t0 + j + t + 1) % log_every:
+                        penalty[j + t] = creg * (P + _vdot(W2)) if track else 0.0
                     scal(1.0 / total, z2)
                     z2[c] -= 1.0  # z2 now holds dL/dz2
                     # backward into the hidden layer, with the weights before the update
                     d = Dm[t]
                     dot(W2, z2, out=d)
                     act.backward_inplace(d, zz, a1, tmp)  # d now holds dL/dz1
+                    if track:
+                        decay = 1.0 - lr * k
+                        P = decay * decay * P - 2.0 * lr * decay * float(dot(u, d)) + lr * lr * float(G[t, t]) * _vdot(d)
                     # W2 <- (1 - lr k) W2 - lr a1 dz2^T ; biases
                     if k:
                         scal(1.0 - lr * k, W2flat)
