@@ -104,3 +104,20 @@ def test_all_problems_are_reported_at_once(default):
     msg = problems_of(default)
     assert "studies.spiral.training.steps: 0 is less than the minimum of 1" in msg
     assert "studies.cifar10_cs231n.grid.lr[0]: 0 is less than or equal to the minimum of 0" in msg
+
+
+def test_numbers_are_canonical_by_their_schema_type(default):
+    """The same settings spelled 30 or 30.0 (or 400 and 400.0) give identical job specs."""
+    plain = validate(default, SCHEMA)
+    spelled = copy.deepcopy(default)
+    spelled["download"]["timeout"] = 30.0 if isinstance(default["download"]["timeout"], int) else 30
+    t = spelled["studies"]["fashion_mnist"]["training"]
+    t["steps"] = float(t["steps"])  # an integer written as a float
+    t["schedule"] = dict(reversed(list(t["schedule"].items())))  # key order
+    other = validate(spelled, SCHEMA)
+    assert plain.download == other.download == {"timeout": 30.0, "retries": 2}
+    assert isinstance(other.download["timeout"], float) and isinstance(other.download["retries"], int)
+    for pid in [p.id for p in plain.study("fashion_mnist").points][:5]:
+        assert plain.spec_json("fashion_mnist", pid) == other.spec_json("fashion_mnist", pid)
+    spec = json.loads(other.spec_json("fashion_mnist", pid))
+    assert type(spec["training"]["steps"]) is int and type(spec["training"]["schedule"]["gamma"]) is float
