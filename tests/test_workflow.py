@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 import shutil
 
 import h5py
@@ -88,6 +89,26 @@ def test_a_second_run_does_nothing(finished):
     assert counts == {}
 
 
+def test_the_same_settings_spelled_differently_rerun_nothing(finished, tmp_path):
+    """Switching to a config that says the same with other spellings (30 vs 30.0, key order,
+    a study dropped or added) reruns nothing of what stays: job parameters are canonical."""
+    work, cfg = finished
+    same = copy.deepcopy(cfg)
+    same["download"]["timeout"] = float(cfg["download"]["timeout"])           # 5 -> 5.0
+    same["studies"]["spiral"]["grid"][0]["lr"] = [1]                          # 1.0 -> 1
+    same["studies"]["spiral"]["model"]["std"] = 1.0e-2                         # same float
+    same["studies"]["tiny"]["training"]["steps"] = 400.0                       # integer written as 400.0
+    same["studies"]["tiny"]["training"]["schedule"] = {"decay_steps": 100, "gamma": 0.9, "name": "exponential"}
+    same["studies"] = {k: same["studies"][k] for k in reversed(list(same["studies"]))}
+    counts, out = dry_run(work, same)
+    assert counts == {} and "Nothing to be done" in out, out[-3000:]
+    # another config with one of the studies and a new one: only the new study's jobs run
+    other = copy.deepcopy(same)
+    other["studies"] = {"tiny": same["studies"]["tiny"], "tiny2": {**copy.deepcopy(same["studies"]["tiny"]), "seed": 7}}
+    counts, out = dry_run(work, other)
+    assert counts.get("train") == 2 and "fetch" not in counts and "prepare" not in counts, out[-3000:]
+
+
 def test_adding_a_grid_value_trains_only_the_new_models(finished, tmp_path):
     work, cfg = clone(finished, tmp_path)
     before = {p: (work / "results/tiny/models" / p / "model.h5").stat().st_mtime_ns
@@ -97,11 +118,31 @@ def test_adding_a_grid_value_trains_only_the_new_models(finished, tmp_path):
     assert counts["train"] == 2, out  # relu and sigmoid at h=12
     assert counts["aggregate"] == 1 and counts["evaluate"] == 1
     assert "prepare" not in counts and "fetch" not in counts
-    run_snakemake(work, cfg, "--cores", "2")
+    r = run_snakemake(work, cfg, "--cores", "2")
     table = pd.read_csv(work / "results/tiny/table.csv")
     assert len(table) == 4 and set(table["hidden"]) == {8, 12}
+    # the console says where each study stands: models done / total, the best so far, the time left
+    board = re.findall(r"^\[twolayer\] tiny: (\d)/4 models, best val (\d+\.\d\d)% \((\S+)\); this run: (\d)/2 trained, (.*)$",
+                       r.stderr, re.M)
+    assert [(b[0], b[3]) for b in board] == [("3", "1"), ("4", "2")], r.stderr[-3000:]
+    best = table.sort_values(["val_acc", "point"], ascending=[False, True]).iloc[0]
+    assert board[-1][1] == f"{100 * best['val_acc']:.2f}" and board[-1][2] == best["point"]
+    assert board[0][4].startswith("about ") and board[0][4].endswith(" left") and board[1][4] == "done"
     for p, mtime in before.items():  # the old models were not retrained
         assert (work / "results/tiny/models" / p / "model.h5").stat().st_mtime_ns == mtime
+
+
+def test_a_failed_job_shows_its_message_on_the_console(served, tmp_path):
+    """Offline (or a dead mirror): the console shows the fetch's own message, not only 'Error in rule fetch'."""
+    url, spec, _ = served
+    cfg = tiny_config(url, spec, fashion=False)
+    cfg["datasets"]["tiny_mnist"]["urls"] = [f"{url}/gone/"]
+    del cfg["studies"]["spiral"]
+    r = run_snakemake(tmp_path, cfg, "--cores", "1", check=False)
+    assert r.returncode != 0
+    name = spec["files"]["train_images"]["name"]
+    assert f"error: could not obtain {name} of dataset 'tiny_mnist':" in r.stderr, r.stderr[-3000:]
+    assert f"Put a copy of {name}" in r.stderr
 
 
 def test_changing_a_setting_reruns_what_it_touches(finished, tmp_path):
@@ -141,7 +182,8 @@ def test_code_edits_rerun_exactly_their_steps(finished, tmp_path):
     curves = src / "twolayer" / "figures" / "curves.py"
     curves.write_text(curves.read_text().replace('ax1.set_title("loss")', 'ax1.set_title("training loss")'))
     counts, out = dry_run(work, cfg, env=env)
-    assert counts == {"figure": len(cfg["studies"]), "all": 1}, out[-3000:]
+    # (and the report's summary, which shows the curves)
+    assert counts == {"figure": len(cfg["studies"]), "summary": 1, "all": 1}, out[-3000:]
 
 
 BAD_CONFIGS = {

@@ -83,7 +83,7 @@ def cmd_train(args):
 
     spec = _json_arg(args.spec, "spec")
     apply_limits(args.mem_mb, args.runtime_min)
-    run_job(spec, args.data, args.model, args.metrics)
+    run_job(spec, args.data, args.model, args.metrics, mem_mb=args.mem_mb)
 
 
 def cmd_aggregate(args):
@@ -113,6 +113,20 @@ def cmd_table(args):
 
     axes = [a for a in args.axes.split(",") if a]
     write_tables(args.name, args.study, args.table, axes, args.out, test_json=args.test)
+
+
+def cmd_html(args):
+    from .report_html import write_summary, write_table_page
+
+    if args.kind == "table":
+        if not (args.csv and args.study and args.name):
+            raise SystemExit("error: 'twolayer html table' needs --csv, --study and --name")
+        write_table_page(args.csv, args.out, study=args.study, name=args.name, winner=args.winner)
+    else:
+        spec = _json_arg(args.spec, "spec")
+        if spec is None:
+            raise SystemExit("error: 'twolayer html summary' needs --spec")
+        write_summary(spec, args.out, front=args.front, config=_json_arg(args.config_json, "config-json"), config_out=args.config_out)
 
 
 def build_parser():
@@ -187,6 +201,19 @@ def build_parser():
     tb.add_argument("--test", help="test.json (for the 'test' table)")
     tb.add_argument("--out", required=True, help="output prefix; .csv, .md and .tex are added")
     tb.set_defaults(func=cmd_table)
+
+    h = sub.add_parser("html", help="HTML pages for the report: one table, or the summary of every study")
+    h.add_argument("kind", choices=("table", "summary"))
+    h.add_argument("--out", required=True, help="the page to write")
+    h.add_argument("--csv", help="table: the CSV to show")
+    h.add_argument("--study", help="table: the study it belongs to")
+    h.add_argument("--name", help="table: its name (table1, table2, listing, test; 'table' for every model)")
+    h.add_argument("--winner", help="table: winner.json, to highlight the winner's row")
+    h.add_argument("--spec", help="summary: the studies and their files, as JSON (the workflow builds it)")
+    h.add_argument("--front", help="summary: also write the fragment the report's front page includes")
+    h.add_argument("--config-json", help="summary: the config of the run, shown on the page")
+    h.add_argument("--config-out", help="summary: also write that config as YAML (read by 'snakemake --report')")
+    h.set_defaults(func=cmd_html)
     return p
 
 

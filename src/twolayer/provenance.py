@@ -108,6 +108,7 @@ STEPS = {
     "aggregate": ("twolayer.aggregate",),
     "evaluate": ("twolayer.evaluate",),
     "tables": ("twolayer.tables",),
+    "html": ("twolayer.report_html",),
 }
 
 

@@ -1,10 +1,12 @@
 # Shared by every rule: the validated study plan (config -> grid points -> job specs),
 # path helpers, and the code digests that make a rule rerun when the code it runs changes.
 
+import json
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from twolayer.board import register as register_board
 from twolayer.config import ConfigError, validate
 from twolayer.figures import NEEDS, figure_digest, figure_names
 from twolayer.provenance import step_digest
@@ -15,7 +17,10 @@ try:
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
-CODE = {step: step_digest(step) for step in ("prepare", "train", "aggregate", "evaluate", "tables")}
+# per-study progress lines on the console (the logger plugin of profiles/default reads it)
+register_board(PLAN)
+
+CODE = {step: step_digest(step) for step in ("prepare", "train", "aggregate", "evaluate", "tables", "html")}
 
 
 wildcard_constraints:
@@ -44,9 +49,53 @@ def all_targets():
     for name, study in PLAN.studies.items():
         shape = source_of(study.dataset).image_shape
         out += expand("results/{study}/figures/{figure}.png", study=name, figure=figure_names(shape))
-        out += expand("results/{study}/tables/{table}.csv", study=name, table=TABLES)
-        out.append(f"results/{name}/test.json")
+        out += expand("results/{study}/tables/{table}.{ext}", study=name, table=TABLES, ext=("csv", "html"))
+        out += [f"results/{name}/test.json", f"results/{name}/table.html"]
+    out.append(SUMMARY)
     return out
+
+
+# -- the report (workflow/rules/report.smk) ---------------------------------------------------
+# Snakemake's report shows images and HTML pages inline; a CSV it only offers as a download. So
+# every table also gets an HTML page, and the report opens on a summary of every study.
+
+SUMMARY = "results/summary.html"
+SUMMARY_FRONT = "results/summary_front.html"  # included by workflow/report/workflow.rst
+# The report's menu lists categories alphabetically (JavaScript localeCompare): a leading
+# symbol sorts before any study name (which starts with a letter or a digit).
+SUMMARY_CATEGORY = "\u2605 Summary"
+# The figures the summary shows, when the study has them (the report has every figure).
+SUMMARY_FIGURES = ("curves", "heatmap", "confusion", "boundaries", "templates", "w1")
+
+
+def summary_spec():
+    """What `twolayer html summary` reads, for every study of the config, by name (as the
+    report's menu lists them; and reordering the config's studies changes nothing)."""
+    studies = []
+    for name, study in sorted(PLAN.studies.items()):
+        names = figure_names(source_of(study.dataset).image_shape)
+        studies.append(
+            {
+                "name": name,
+                "description": study.description,
+                "dataset": study.dataset,
+                "recipe": study.recipe,
+                "axes": study.axes,
+                "winner": f"results/{name}/winner.json",
+                "test": f"results/{name}/test.json",
+                "table": f"results/{name}/table.csv",
+                "top": f"results/{name}/tables/table2.csv",
+                "figures": [[f, f"results/{name}/figures/{f}.png"] for f in SUMMARY_FIGURES if f in names],
+            }
+        )
+    return {"studies": studies}
+
+
+def summary_inputs(wildcards):
+    files = []
+    for st in summary_spec()["studies"]:
+        files += [st["winner"], st["test"], st["table"], st["top"], *(path for _, path in st["figures"])]
+    return files
 
 
 def raw_input(wildcards):

@@ -1,0 +1,287 @@
+"""The HTML report as a reader sees it: built by the real snakemake, opened in real headless Chromium.
+
+The README's commands, literally and in order: a run with ``--configfile``, then
+``snakemake --report results/report.html`` with no ``--configfile`` (while a default
+``config/config.yaml`` with other studies sits in the working directory). Then, in
+Chromium: the report opens on the summary (the front page shows the winner's test
+accuracy, and the summary comes first in the menu); its link opens the summary page
+inline; every table opens inline (no download) and its header and cells are in the
+rendered text, as is the winner's test accuracy on the summary page.
+
+Snakemake's report is a single-page app that embeds each result as a data URI, so
+the tests either drive the app (a script added to a copy of the report clicks what a
+reader would click and records what the page then holds), or decode an embedded page
+and read its rendered text (``innerText``: what the layout shows). Screenshots of the
+front page, the summary and a table go to ``$TWOLAYER_REPORT_SCREENSHOTS`` if set.
+
+Skipped without Chromium, unless ``TWOLAYER_REQUIRE_CHROMIUM=1`` (then it fails).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from workflow_helpers import REPO, run_snakemake, tiny_config
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+DESCRIPTION = 'Linear vs two-layer <b>net</b> & "quotes"'  # must show as text, not as markup
+TABLE_NAMES = {"table1", "table2", "listing", "test", "all models"}
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    for exe in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium"):
+        if exe and Path(exe).is_file():
+            return exe
+    why = "needs Chromium to render the report (Debian: apt-get install -y chromium)"
+    if os.environ.get("TWOLAYER_REQUIRE_CHROMIUM") == "1":
+        pytest.fail(f"TWOLAYER_REQUIRE_CHROMIUM=1 but no chromium found: {why}")
+    pytest.skip(why)
+
+
+def spiral_config():
+    """The tiny spiral study of the workflow tests, alone."""
+    cfg = tiny_config("http://127.0.0.1:9/", {}, fashion=False)
+    cfg.pop("datasets")
+    cfg["studies"] = {"spiral": {**cfg["studies"]["spiral"], "description": DESCRIPTION}}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    """A working directory after `snakemake --cores 2 --configfile ...` and then `snakemake --report` alone."""
+    work = tmp_path_factory.mktemp("report")
+    # the repository's default config is there too, with studies this run did not do
+    (work / "config").mkdir()
+    shutil.copy(REPO / "config" / "config.yaml", work / "config" / "config.yaml")
+    run_snakemake(work, spiral_config(), "--cores", "2")
+    r = run_snakemake(work, None, "--report", "results/report.html")
+    assert "Report created" in r.stdout + r.stderr
+    report = work / "results" / "report.html"
+    text = report.read_text()
+    m = re.search(r'<script id="results">\s*var results = (\{.*?\});\s*</script>', text, re.S)
+    assert m, "no results in the report (has Snakemake's report template changed?)"
+    return work, report, json.loads(m.group(1))
+
+
+def chromium_run(chromium, url, *args):
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    try:
+        r = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url],
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    return r
+
+
+def with_script(page, script):
+    i = page.rindex("</body>")
+    return page[:i] + f"<script>{script}</script>" + page[i:]
+
+
+def probe(chromium, page, js, where):
+    """Run ``js`` (an async function body) in ``page`` once it has loaded; return what it returns."""
+    script = (
+        "window.addEventListener('load', () => setTimeout(async () => {"
+        " const sleep = ms => new Promise(r => setTimeout(r, ms)); let out;"
+        f" try {{ out = await (async () => {{ {js} }})(); }} catch (e) {{ out = {{error: String(e)}}; }}"
+        " const pre = document.createElement('pre'); pre.id = 'twolayer-probe';"
+        " pre.textContent = JSON.stringify(out); document.body.appendChild(pre); }, 200));"
+    )
+    path = Path(where)
+    path.write_text(with_script(page, script))
+    r = chromium_run(chromium, path.as_uri(), "--virtual-time-budget=10000", "--dump-dom")
+    m = re.search(r'<pre id="twolayer-probe">(.*?)</pre>', r.stdout, re.S)
+    assert m, f"chromium gave no probe result ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
+    out = json.loads(html.unescape(m.group(1)))
+    assert not (isinstance(out, dict) and "error" in out), out
+    return out
+
+
+def screenshot(chromium, page, png, script=None):
+    path = png.with_suffix(".html")
+    path.write_text(page if script is None else with_script(page, script))
+    chromium_run(chromium, path.as_uri(), "--window-size=1400,1000", "--virtual-time-budget=10000", f"--screenshot={png}")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    keep = os.environ.get("TWOLAYER_REPORT_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, Path(keep) / png.name)
+
+
+def decoded(results, path):
+    uri = results[path]["data_uri"]
+    assert uri.startswith("data:text/html;"), uri[:60]
+    return base64.b64decode(uri.split("base64,", 1)[1]).decode("utf-8")
+
+
+def winner_test_accuracy(work):
+    test = json.loads((work / "results/spiral/test.json").read_text())
+    acc = f"{100 * test['accuracy']:.2f}"
+    with open(work / "results/spiral/tables/test.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert row["Accuracy (Test Set, %)"] == acc  # the summary prints it as the table does
+    return acc
+
+
+def test_every_table_is_an_html_page_and_the_summary_a_result(reported):
+    work, _, results = reported
+    mimes = {r["mime_type"] for r in results.values()}
+    assert mimes <= {"image/png", "text/html"}, mimes  # nothing the report can only download
+    tables = {r["labels"]["table"]: p for p, r in results.items() if "table" in (r["labels"] or {})}
+    assert set(tables) == TABLE_NAMES
+    assert all(results[p]["mime_type"] == "text/html" for p in tables.values())
+    assert results["results/summary.html"]["mime_type"] == "text/html"
+    # the CSV, Markdown and LaTeX files are still written
+    for t in ("table1", "table2", "listing", "test"):
+        for ext in ("csv", "md", "tex"):
+            assert (work / "results/spiral/tables" / f"{t}.{ext}").stat().st_size > 0
+    # the report used the config of the run (recorded by the workflow), not config/config.yaml
+    recorded = (work / "results" / "config.yaml").read_text()
+    assert "spiral" in recorded and "mnist_paper" not in recorded
+
+
+def test_the_report_opens_on_the_summary(chromium, reported, tmp_path):
+    work, report, _ = reported
+    acc = winner_test_accuracy(work)
+    page = report.read_text()
+    out = probe(chromium, page, """
+        await sleep(300);
+        const before = document.querySelector('#app').innerText;
+        const link = [...document.querySelectorAll('a')].find(a => a.textContent === 'Open the summary');
+        if (!link) return {before, opened: null};
+        link.click();
+        await sleep(500);
+        const frame = document.querySelector('iframe');
+        return {before, opened: frame ? frame.getAttribute('src') : null,
+                summary: results['results/summary.html'].data_uri};
+    """, tmp_path / "front.html")
+    front = out["before"]
+    # the front page: the summary of every study, with the winner's test accuracy
+    assert "Open the summary" in front and "Study\tWinner" in front, front[:3000]
+    row = next(line for line in front.splitlines() if line.startswith("spiral\t"))
+    assert row.split("\t")[-1] == acc, row
+    # the menu lists the summary first among the results
+    results_menu = front.split("RESULTS", 1)[1].strip().splitlines()
+    assert results_menu[0] == "\u2605 Summary" and results_menu[1] == "spiral", results_menu[:3]
+    # its link opens the summary inline
+    assert out["opened"] == out["summary"], (out["opened"] or "")[:80]
+    screenshot(chromium, page, tmp_path / "report-front.png")
+    screenshot(chromium, page, tmp_path / "report-summary.png", script=(
+        "window.addEventListener('load', () => setTimeout(() => [...document.querySelectorAll('a')]"
+        ".find(a => a.textContent === 'Open the summary').click(), 300));"
+    ))
+
+
+def test_the_summary_page_shows_the_winner(chromium, reported, tmp_path):
+    work, _, results = reported
+    acc = winner_test_accuracy(work)
+    page = decoded(results, "results/summary.html")
+    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page  # nothing fetched
+    assert html.escape(DESCRIPTION) in page and DESCRIPTION not in page  # escaped
+    text = probe(chromium, page, "return document.body.innerText;", tmp_path / "summary.html")
+    winner = json.loads((work / "results/spiral/winner.json").read_text())
+    assert DESCRIPTION in text  # shown as text
+    assert "Accuracy (Test Set, %)" in text and acc in text
+    assert f"{100 * winner['val_acc']:.2f}" in text
+    hidden = winner["hyperparameters"]["hidden"]
+    if hidden is not None:  # the winner's hyperparameters, named as in the paper tables
+        assert f"Hidden units\n{hidden}" in text or f"Hidden units\t{hidden}" in text, text[:2000]
+    assert "Top models by validation accuracy".upper() in text.upper()
+    assert page.count('<img src="data:image/png;base64,') >= 3  # the figures are in the page
+
+
+def test_every_table_opens_inline_with_its_text(chromium, reported, tmp_path):
+    work, report, results = reported
+    acc = winner_test_accuracy(work)
+    page = report.read_text()
+    # what a reader does: Results > spiral > Tables, then the eye of each table
+    out = probe(chromium, page, """
+        await sleep(300);
+        app.setView({navbarMode: 'subcategory', category: 'spiral', subcategory: 'Tables'});
+        await sleep(300);
+        const rows = [...document.querySelectorAll('tr')].filter(tr => tr.querySelector('a[iconname="eye"]'));
+        const seen = {};
+        for (const tr of rows) {
+            const eye = tr.querySelector('a[iconname="eye"]');
+            const label = tr.innerText.trim();
+            const download = eye.hasAttribute('download');
+            eye.click();
+            await sleep(300);
+            const frame = document.querySelector('iframe');
+            seen[label] = {download, src: frame ? frame.getAttribute('src').slice(0, 40) : null};
+        }
+        return seen;
+    """, tmp_path / "tables.html")
+    assert set(out) == TABLE_NAMES, out
+    for label, seen in out.items():
+        assert not seen["download"] and (seen["src"] or "").startswith("data:text/html"), (label, seen)
+    # each page's rendered text holds its header and its cells, as the CSV has them
+    pages = {r["labels"]["table"]: p for p, r in results.items() if "table" in (r["labels"] or {})}
+    for label, path in sorted(pages.items()):
+        text = probe(chromium, decoded(results, path), "return document.body.innerText;", tmp_path / f"{label}.html")
+        csv_path = work / path.replace(".html", ".csv")
+        with open(csv_path, newline="") as f:
+            header, *rows = list(csv.reader(f))
+        for cell in [*header, *rows[0]]:
+            if cell and cell != "spiral":  # the study column is the page's title
+                assert cell in text, (label, cell, text[:1500])
+        if label == "test":
+            assert "Accuracy (Test Set, %)" in text and acc in text
+    screenshot(chromium, page, tmp_path / "report-table.png", script=(
+        "window.addEventListener('load', () => setTimeout(() => {"
+        " app.setView({navbarMode: 'subcategory', category: 'spiral', subcategory: 'Tables'});"
+        " setTimeout(() => [...document.querySelectorAll('tr')].find(tr => tr.innerText.trim() === 'test')"
+        ".querySelector('a[iconname=\"eye\"]').click(), 300); }, 300));"
+    ))
+
+
+def test_a_report_without_results_says_what_to_run(tmp_path):
+    work = tmp_path / "empty"
+    (work / "config").mkdir(parents=True)
+    shutil.copy(REPO / "config" / "config.yaml", work / "config" / "config.yaml")
+    r = run_snakemake(work, None, "--report", "results/report.html", check=False)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "cannot make the report" in out and "config/config.yaml" in out, out[-3000:]
+    assert "Traceback" not in out and not (work / "results" / "report.html").exists()
+
+
+def test_pages_escape_what_they_show_and_mark_diverged_models(tmp_path):
+    """The page builders alone (no snakemake, no browser): escaping, diverged rows, no winner."""
+    from twolayer.report_html import write_summary, write_table_page
+
+    listing = tmp_path / "listing.csv"
+    listing.write_text('Hidden units,Val accuracy (%),Status\n1,50.00,ok\n2,diverged,diverged at step 12\n')
+    write_table_page(listing, tmp_path / "listing.html", study="s", name="listing")
+    page = (tmp_path / "listing.html").read_text()
+    assert '<tr class="diverged"><td class="num">2</td><td class="num">diverged</td><td>diverged at step 12</td></tr>' in page
+    assert "<th scope=\"col\">Status</th>" in page and "50.00" in page  # cells as the CSV has them
+    table = tmp_path / "table.csv"
+    table.write_text("study,point,status,val_acc\ns,h~1,diverged,\ns,h~2,diverged,\n")
+    (tmp_path / "winner.json").write_text(json.dumps({"study": "s", "point": None, "models": 2, "models_diverged": 2}))
+    (tmp_path / "test.json").write_text(json.dumps({"study": "s", "point": None, "accuracy": None}))
+    spec = {"studies": [{"name": "s", "description": "<script>alert(1)</script>", "dataset": "d", "recipe": "r",
+                         "axes": ["hidden"], "winner": str(tmp_path / "winner.json"), "test": str(tmp_path / "test.json"),
+                         "table": str(table), "top": str(listing), "figures": []}]}
+    write_summary(spec, tmp_path / "summary.html", front=tmp_path / "front.html", config={"lr": 1.0e-6}, config_out=tmp_path / "c.yaml")
+    summary = (tmp_path / "summary.html").read_text()
+    assert "<script>" not in summary and "&lt;script&gt;alert(1)&lt;/script&gt;" in summary
+    assert "No winner: every model diverged." in summary
+    assert "no winner: every model diverged" in (tmp_path / "front.html").read_text()
+    assert (tmp_path / "c.yaml").read_text() == "lr: 1.0e-06\n"  # read back as the same float
+    assert not list(tmp_path.glob(".*.tmp-*"))  # written atomically, nothing left over
