@@ -1,0 +1,181 @@
+"""The README's commands work literally as printed, in the order printed.
+
+Every fenced block of README.md that holds a command is tagged on the line above it:
+
+* ``<!-- readme: offline -->``: run by :func:`test_the_readme_offline_commands_run_as_printed`,
+  line by line, in a fresh copy of the repository (what ``git clone`` gives), in README order;
+* ``<!-- readme: not run (<why>) -->``: needs the network, a cluster, or an hour.
+
+Lines that install (``pip install``, ``apt-get``) are what CI has just done on this machine,
+and ``pytest`` is this very run; they are checked for form, not run. The same walk is the
+offline demo's test: its results are checked against the case study's published outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from conftest import REALDATA_DIR
+from workflow_helpers import REPO
+
+README = REPO / "README.md"
+TAG_RE = re.compile(r"^<!-- readme: (offline|not run \(.+\)) -->$")
+COMMANDS = ("snakemake", "twolayer", "pip", "pytest", "python", "apt-get")
+NOT_RUN_HERE = ("pip install", "apt-get", "pytest")  # done by CI before the tests / this run
+
+
+def readme_blocks(text=None):
+    """[(tag or None, first line number, [command lines])] of every fenced block of the README."""
+    lines = (README.read_text() if text is None else text).splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        if lines[i].startswith("```"):
+            lang = lines[i][3:].strip()
+            start = i
+            body = []
+            i += 1
+            while i < len(lines) and not lines[i].startswith("```"):
+                body.append(lines[i])
+                i += 1
+            above = next((lines[k] for k in range(start - 1, -1, -1) if lines[k].strip()), "")
+            m = TAG_RE.match(above.strip())
+            blocks.append((m.group(1) if m else None, start + 1, lang, commands(body)))
+        i += 1
+    return blocks
+
+
+def commands(body):
+    """The command lines of a block: comments and blank lines dropped, continuations joined."""
+    out, pending = [], ""
+    for raw in body:
+        line = raw.rstrip()
+        if pending:
+            line = pending + " " + line.lstrip()
+            pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1].rstrip()
+            continue
+        code = re.split(r"\s+#\s", line, maxsplit=1)[0].strip()
+        if code and not code.startswith("#"):
+            out.append(code)
+    return out
+
+
+def is_command(line):
+    return line.split()[0] in COMMANDS
+
+
+def test_every_command_block_says_whether_the_readme_test_runs_it():
+    untagged = [(n, cmds) for tag, n, lang, cmds in readme_blocks() if lang != "python" and tag is None and any(map(is_command, cmds))]
+    assert not untagged, (
+        "README blocks with commands need '<!-- readme: offline -->' or '<!-- readme: not run (why) -->' "
+        f"on the line above: blocks at lines {[n for n, _ in untagged]}"
+    )
+
+
+def test_the_quick_start_installs_what_the_tests_need():
+    """Two commands set up and pass the tests on a fresh machine: the install names the test extra."""
+    first = [cmds for tag, n, lang, cmds in readme_blocks() if cmds][0]
+    assert first[0].startswith("pip install -e '.[test]'") and "pytest" in first, first
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "'.[test" in ci and re.search(r"^\S*.*\bpytest\b", ci, re.M)
+
+
+def test_the_block_parser():
+    text = "x\n<!-- readme: offline -->\n```\na --b \\\n  c   # comment\n# only a comment\n\nd\n```\n```\nsnakemake -n\n```\n"
+    assert readme_blocks(text) == [("offline", 3, "", ["a --b c", "d"]), (None, 10, "", ["snakemake -n"])]
+
+
+def fresh_clone(dst):
+    """The files a clone of this checkout has (tracked, plus new files not yet committed)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True)
+    for rel in files.stdout.splitlines():
+        src = REPO / rel
+        if src.is_file():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / rel)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def walked(tmp_path_factory):
+    """The README's offline commands, run in order in a fresh copy; returns (directory, [(command, output)])."""
+    if not REALDATA_DIR.is_dir():
+        if os.environ.get("TWOLAYER_REQUIRE_REALDATA") == "1":
+            pytest.fail("Debian's dataset-fashion-mnist is not installed: apt-get install -y dataset-fashion-mnist")
+        pytest.skip("the README's offline demo needs Debian's dataset-fashion-mnist")
+    work = fresh_clone(tmp_path_factory.mktemp("clone"))
+    ran = []
+    for tag, n, lang, cmds in readme_blocks():
+        if tag != "offline" or lang == "python":  # the Python example has its own test
+            continue
+        for cmd in cmds:
+            if cmd.startswith(NOT_RUN_HERE):
+                continue
+            r = subprocess.run(["bash", "-c", cmd], cwd=work, capture_output=True, text=True, timeout=1800)
+            assert r.returncode == 0, f"README line {n}: {cmd!r} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+            ran.append((cmd, r.stdout + r.stderr))
+    return work, ran
+
+
+
+
+def test_the_python_examples_print_what_their_comments_say(tmp_path):
+    """Python blocks tagged offline run as printed; a print whose line ends in '# 0.99, 0.245'
+    must print those numbers."""
+    text = README.read_text().splitlines()
+    examples = [(n, lang) for tag, n, lang, _ in readme_blocks() if tag == "offline" and lang == "python"]
+    assert examples, "the README's library example is tagged '<!-- readme: offline -->'"
+    for n, _ in examples:
+        body = []
+        for line in text[n:]:
+            if line.startswith("```"):
+                break
+            body.append(line)
+        r = subprocess.run([sys.executable, "-c", "\n".join(body)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, f"README line {n}: the example fails:\n{r.stderr[-3000:]}"
+        printed = r.stdout.splitlines()
+        claims = [re.split(r"\s#\s", line, maxsplit=1)[1] for line in body if line.startswith("print(") and re.search(r"\s#\s", line)]
+        assert len(claims) == len(printed), (claims, printed)
+        for claim, out in zip(claims, printed):
+            for number in re.findall(r"\d+\.\d+", claim):
+                assert number in out, f"README line {n}: the example prints {out!r}, its comment says {claim!r}"
+
+
+@pytest.mark.integration
+@pytest.mark.realdata
+def test_the_readme_offline_commands_run_as_printed(walked):
+    work, ran = walked
+    run = [c for c, _ in ran]
+    # the walk covers the first hour: the demo, the report, the CLI by hand
+    assert any(c.startswith("snakemake") and "config/demo.yaml" in c for c in run), run
+    assert any("--report" in c for c in run), run
+    assert any(c.startswith("twolayer info") for c in run), run
+    # the skipped lines are the installs and the tests, and they say what they install
+    for tag, n, lang, cmds in readme_blocks():
+        for cmd in cmds:
+            if tag == "offline" and cmd.startswith("pip install"):
+                assert any(a.startswith(".[") for a in shlex.split(cmd)), cmd
+
+
+@pytest.mark.integration
+@pytest.mark.realdata
+def test_the_demo_reproduces_the_case_study_and_uses_debians_copy(walked):
+    work, _ = walked
+    spiral = pd.read_csv(work / "results/spiral/table.csv")
+    best = spiral.sort_values("val_acc").iloc[-1]
+    linear = spiral[spiral["model"] == "linear"].iloc[0]
+    # the case study's result: the two-layer net separates the spirals, the linear model cannot
+    assert best["model"] == "twolayer" and best["val_acc"] >= 0.95 and linear["val_acc"] <= 0.6
+    fashion = json.loads((work / "results/fashion_demo/test.json").read_text())
+    assert fashion["n"] == 10000 and fashion["accuracy"] > 0.8
+    prov = json.loads((work / "results/raw/fashion_mnist/provenance.json").read_text())
+    assert all(r["origin"].startswith(f"local:{REALDATA_DIR}/") for r in prov["files"].values())
