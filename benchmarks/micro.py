@@ -277,3 +277,43 @@ def evaluation(repeats=5, H=275, n=10000):
         net.accuracy(X, y)
         out[act] = common.interleaved({"accuracy on 10,000": lambda net=net: common.per_call(lambda i: net.accuracy(X, y), 3)}, repeats)
     return out
+
+
+# -- the CS231n training surface ------------------------------------------------------------
+def cs231n_surface(repeats=5, H=275, steps=40000, n=10000):
+    """``net.train(batch_size=1, ...)`` (CS231n's surface: a loss logged every step, the rate
+    decayed every epoch) against ``train_model`` on the same settings, and against
+    ``train_model`` with the report's logging (every 100 steps): seconds per step,
+    evaluations included. Each call trains a fresh net from the same initial weights."""
+    from twolayer import TrainSettings, train_model
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((n, D_MNIST)).astype(np.float32)
+    y = rng.integers(0, C, n).astype(np.uint8)
+    Xv = rng.standard_normal((1000, D_MNIST)).astype(np.float32)
+    yv = rng.integers(0, C, 1000).astype(np.uint8)
+    lr, reg, decay = 1e-3, 1e-5, 0.95
+    same = TrainSettings(steps=steps, lr=lr, reg=reg, batch_size=1, sampling="with_replacement",
+                         schedule={"name": "step", "decay": decay, "every": n}, optimizer={"name": "sgd"},
+                         eval_every=n, log_every=1)
+    report_logging = TrainSettings(**{**same.__dict__, "log_every": 100})
+
+    def net():
+        return TwoLayerNet(D_MNIST, H, C, std=1e-4, init="cs231n", reg_convention="full", dtype=np.float32, seed=0)
+
+    def timed(fn):
+        def run():
+            m = net()
+            t0 = time.perf_counter()
+            fn(m)
+            return (time.perf_counter() - t0) / steps
+        return run
+
+    variants = {
+        "net.train (CS231n surface)": timed(lambda m: m.train(X, y, Xv, yv, learning_rate=lr, learning_rate_decay=decay,
+                                                              reg=reg, num_iters=steps, batch_size=1)),
+        "train_model, same settings": timed(lambda m: train_model(m, X, y, Xv, yv, same)),
+        "train_model, loss logged every 100 steps": timed(lambda m: train_model(m, X, y, Xv, yv, report_logging)),
+    }
+    timed(lambda m: train_model(m, X, y, Xv, yv, TrainSettings(**{**same.__dict__, "steps": 2000})))()  # warm-up
+    return common.interleaved(variants, repeats)

@@ -4,6 +4,7 @@
     python benchmarks/run.py                  # everything, including two whole studies (~40 min)
     python benchmarks/run.py --quick          # the step-level comparisons only (~3 min)
     python benchmarks/run.py --render-only    # rebuild docs/performance.md from benchmarks/out/results.json
+    python benchmarks/run.py --only cs231n_surface   # measure one comparison; replace its section of docs/performance.md
 
 Every comparison runs its variants round-robin in one process, several times,
 and reports the median and the min–max; ratios are of medians from the same
@@ -42,8 +43,16 @@ def main(argv=None):
     ap.add_argument("--out", default=str(REPO / "docs" / "performance.md"))
     ap.add_argument("--work", default=str(HERE / "out"), help="where studies run and raw results go")
     ap.add_argument("--render-only", action="store_true", help="rebuild the Markdown from <work>/results.json")
+    ap.add_argument("--only", choices=sorted(SECTIONS), help="measure one comparison and replace its section of --out")
     args = ap.parse_args(argv)
     reps = 3 if args.quick else 5
+    if args.only:
+        measure, render_section = SECTIONS[args.only]
+        print(f"{args.only} ...", flush=True)
+        text = render_section(measure(reps), f"python benchmarks/run.py --only {args.only}")
+        replace_section(Path(args.out), args.only, text)
+        print(f"replaced section {args.only} of {args.out}")
+        return
     if args.render_only:
         raw = json.loads((Path(args.work) / "results.json").read_text())
         write_report(args, raw, *_from_raw(raw), raw.get("cmdline", "(no options)"))
@@ -64,6 +73,8 @@ def main(argv=None):
     ep = micro.epoch(repeats=3)
     print("evaluation ...", flush=True)
     ev = micro.evaluation(repeats=reps)
+    print("CS231n surface ...", flush=True)
+    cs = micro.cs231n_surface(repeats=reps)
     studies = {}
     if not (args.quick or args.skip_studies):
         import studies as st
@@ -84,6 +95,7 @@ def main(argv=None):
         "minibatch": {k: {**{n: r.as_dict() for n, r in v["results"].items()}, "step_GFLOPs": v["step_GFLOPs"], "sgemm_GFLOPs": v["sgemm_GFLOPs"]} for k, v in mb.items()},
         "epoch": {n: r.as_dict() for n, r in ep.items()},
         "evaluation": {k: {n: r.as_dict() for n, r in v.items()} for k, v in ev.items()},
+        "cs231n_surface": {n: r.as_dict() for n, r in cs.items()},
         "studies": studies,
         "cmdline": " ".join(sys.argv[1:]) or "(no options)",
     }
@@ -263,7 +275,62 @@ def render(raw, b1, bw, mb, ep, ev, studies, cmdline):
         evalr = ev["sigmoid"]["accuracy on 10,000"].median / per_model
         L.append(f"| evaluation (10,000 examples) ≤ 1% of a model's training time | {100 * evalr:.2f}% of {per_model:.1f} s | {verdict(evalr <= 0.01)} |")
     L.append("")
+    if raw.get("cs231n_surface"):
+        cs = {n: _results(r) for n, r in raw["cs231n_surface"].items()}
+        L.append(section_block("cs231n_surface", render_cs231n_surface(cs, f"python benchmarks/run.py {cmdline}")))
     return "\n".join(L) + "\n"
+
+
+# -- sections that can be measured on their own (--only) --------------------------------------
+def render_cs231n_surface(cs, command):
+    surface = cs["net.train (CS231n surface)"]
+    same = cs["train_model, same settings"]
+    sparse = cs["train_model, loss logged every 100 steps"]
+    L = ["## The CS231n surface: `net.train(batch_size=1)`", "",
+         f"Measured with `{command}`. µs per step of a whole training call (H=275, D=784, 40,000 steps, float32, "
+         "evaluations included), a fresh net each repeat. `net.train` logs the loss at every step (CS231n's "
+         "`loss_history`): the batch-1 kernel follows ‖W1‖² through its delayed updates in O(H) a step instead of "
+         "flushing them and summing W1 at every step.", "",
+         "| variant | µs per step |", "|---|---|"]
+    for name, r in cs.items():
+        L.append(f"| {name} | {r.cell()} |")
+    ratio = surface.median / same.median
+    ratio_sparse = surface.median / sparse.median
+    L += ["", f"Target: `net.train(batch_size=1)` within 1.2× of `train_model` on the same settings: "
+              f"{fmt_ratio(ratio)} ({verdict(ratio <= 1.2)}); against `train_model` logging every 100 steps: "
+              f"{fmt_ratio(ratio_sparse)}.", ""]
+    return "\n".join(L)
+
+
+NOTES_HEADING = "## Where the time goes"
+
+
+def section_block(name, text):
+    return f"<!-- section {name} -->\n{text}\n<!-- end section {name} -->\n"
+
+
+def replace_section(path, name, text):
+    """Put ``text`` in place of section ``name`` of ``path`` (appended before the notes if it has none)."""
+    block = section_block(name, text)
+    doc = path.read_text() if path.exists() else "# Performance\n\n"
+    start, end = f"<!-- section {name} -->", f"<!-- end section {name} -->"
+    if start in doc and end in doc:
+        doc = doc[: doc.index(start)] + block.rstrip("\n") + doc[doc.index(end) + len(end):]
+    elif NOTES_HEADING in doc:  # before the hand-written analysis (benchmarks/notes.md)
+        i = doc.index(NOTES_HEADING)
+        doc = doc[:i] + block + "\n" + doc[i:]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + block
+    path.write_text(doc)
+
+
+def _measure_cs231n_surface(reps):
+    import micro
+
+    return micro.cs231n_surface(repeats=reps)
+
+
+SECTIONS = {"cs231n_surface": (_measure_cs231n_surface, render_cs231n_surface)}
 
 
 if __name__ == "__main__":

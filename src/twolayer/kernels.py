@@ -84,8 +84,8 @@ class Batch1SGD:
         self.block = int(block)
         if self.block < 1:
             raise ValueError(f"block must be >= 1, got {block}")
-        self.gemv, self.gemm, self.ger, self.scal, self.axpy, self.asum = blas.get_blas_funcs(
-            ("gemv", "gemm", "ger", "scal", "axpy", "asum"), dtype=dt
+        self.gemv, self.gemm, self.ger, self.scal, self.axpy, self.asum, self.bdot = blas.get_blas_funcs(
+            ("gemv", "gemm", "ger", "scal", "axpy", "asum", "dot"), dtype=dt
         )
         d, h, c, kb = net.input_size, net.hidden_size, net.output_size, self.block
         self.Xb = np.empty((kb, d), dtype=dt)  # the block's examples
@@ -129,7 +129,7 @@ class Batch1SGD:
         W2flat = W2.reshape(-1)
         b1 = p.get("b1")
         b2 = p.get("b2")
-        gemv, gemm, ger, scal, axpy, asum, act = self.gemv, self.gemm, self.ger, self.scal, self.axpy, self.asum, self.act
+        gemv, gemm, ger, scal, axpy, asum, bdot, act = self.gemv, self.gemm, self.ger, self.scal, self.axpy, self.asum, self.bdot, self.act
         Xb, Z, Gbuf, Dm, cv, w = self.Xb, self.Z, self.G, self.Dm, self.cv, self.w
         z1, a1, tmp, z2, ones = self.z1, self.a1, self.tmp, self.z2, self.ones
         k = self.k
@@ -209,7 +209,7 @@ class Batch1SGD:
                     if data_loss is not None:
                         data_loss[j + t] = loss
                     if in_block and not (t0 + j + t + 1) % log_every:
-                        penalty[j + t] = creg * (P + _vdot(W2)) if track else 0.0
+                        penalty[j + t] = creg * (P + bdot(W2flat, W2flat)) if track else 0.0
                     scal(1.0 / total, z2)
                     z2[c] -= 1.0  # z2 now holds dL/dz2
                     # backward into the hidden layer, with the weights before the update
@@ -218,7 +218,7 @@ class Batch1SGD:
                     act.backward_inplace(d, zz, a1, tmp)  # d now holds dL/dz1
                     if track:
                         decay = 1.0 - lr * k
-                        P = decay * decay * P - 2.0 * lr * decay * float(dot(u, d)) + lr * lr * float(G[t, t]) * _vdot(d)
+                        P = decay * decay * P - 2.0 * lr * decay * bdot(u, d) + lr * lr * float(G[t, t]) * bdot(d, d)
                     # W2 <- (1 - lr k) W2 - lr a1 dz2^T ; biases
                     if k:
                         scal(1.0 - lr * k, W2flat)

@@ -223,7 +223,11 @@ def train_model(model, X, y, X_val, y_val, settings, seed=0, log=None):
         else:
             done = kernel.run(X, y, idx, lrs, optimizer, t0=t, log_every=log_every, data_loss=data_loss, penalty=penalty)
         train_seconds += time.perf_counter() - t0
-        for j in range(done):
+        if log_every == 1:  # every step is logged (CS231n's loss history): no interval to average
+            loss_steps.extend(range(t + 1, t + done + 1))
+            loss_vals.extend((data_loss[:done] + penalty[:done]).tolist())
+            lr_vals.extend(lrs[:done].tolist())
+        for j in range(done if log_every > 1 else 0):
             pending_loss += data_loss[j]
             pending_count += 1
             step = t + j + 1
