@@ -19,9 +19,9 @@ import numpy as np
 from scipy.linalg import blas
 
 from twolayer import TwoLayerNet
-from twolayer.kernels import Batch1SGD, MinibatchStep
-from twolayer.optim import make_optimizer
-from twolayer.sampling import make_sampler
+from twolayer.nn.kernels import Batch1SGD, MinibatchStep
+from twolayer.nn.optim import make_optimizer
+from twolayer.nn.sampling import make_sampler
 
 HERE = Path(__file__).parent
 D_MNIST, C = 784, 10

@@ -42,7 +42,7 @@ def job_fixed_cost():
         "numpy": proc("import numpy"),
         "numpy + h5py": proc("import numpy, h5py"),
         "numpy + h5py + scipy.linalg": proc("import numpy, h5py, scipy.linalg.blas"),
-        "the training job (twolayer.cli + runner)": proc("import twolayer.cli, twolayer.runner"),
+        "the training job (twolayer.cli + runner)": proc("import twolayer.cli, twolayer.study.runner"),
     }
     from twolayer.data.prepare import prepare_dataset
     from twolayer.data.preprocess import get_recipe
@@ -67,9 +67,9 @@ def job_fixed_cost():
 
 def epoch_phases(N=49000, D=3072, H=100, B=200, steps=245):
     from twolayer import TwoLayerNet
-    from twolayer.kernels import MinibatchStep
-    from twolayer.optim import make_optimizer
-    from twolayer.sampling import make_sampler
+    from twolayer.nn.kernels import MinibatchStep
+    from twolayer.nn.optim import make_optimizer
+    from twolayer.nn.sampling import make_sampler
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((N, D)).astype(np.float32)
@@ -105,7 +105,7 @@ def batch1_phases(H=275, steps=20000, n=55000):
     from scipy.linalg import blas
 
     from twolayer import TwoLayerNet
-    from twolayer.kernels import Batch1SGD
+    from twolayer.nn.kernels import Batch1SGD
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 784)).astype(np.float32)

@@ -7,7 +7,14 @@ import pytest
 import yaml
 from workflow_helpers import REPO
 
-from twolayer.config import ConfigError, format_value, load, parse_point, point_id, validate
+from twolayer.study.config import (
+    ConfigError,
+    format_value,
+    load,
+    parse_point,
+    point_id,
+    validate,
+)
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 

@@ -16,7 +16,13 @@ from twolayer.data.idx import FormatError, parse_idx
 from twolayer.data.prepare import load_raw, prepare_dataset
 from twolayer.data.preprocess import get_recipe, normalise, split_raw
 from twolayer.data.sources import get_source, source_from_dict
-from twolayer.data.store import DataFileError, check_provenance, info, load_split, read_attrs
+from twolayer.data.store import (
+    DataFileError,
+    check_provenance,
+    info,
+    load_split,
+    read_attrs,
+)
 
 NONE_TAIL = {"split": {"kind": "tail", "train": 50, "val": 10, "test": None}, "normalise": {"kind": "none"}}
 

@@ -19,13 +19,25 @@ import pytest
 from matplotlib.text import Text
 from workflow_helpers import REPO
 
-from twolayer.aggregate import COLUMNS, ranked, read_table
-from twolayer.figures import draw
-from twolayer.figures.data_figs import boundary_grid, boundary_panels
-from twolayer.figures.heatmap import confusion_data, draw_confusion, draw_heatmap, heatmap_data
-from twolayer.figures.labels import NBSP, describe, fmt_number, fmt_numbers
-from twolayer.figures.style import SMALL, TITLE_SIZE, style
-from twolayer.figures.weights import class_templates, draw_templates, draw_w1_images, draw_w1_pca, draw_w2, w1_images
+from twolayer.study.aggregate import ranked, read_table, table_columns
+from twolayer.study.figures import draw
+from twolayer.study.figures.data_figs import boundary_grid, boundary_panels
+from twolayer.study.figures.heatmap import (
+    confusion_data,
+    draw_confusion,
+    draw_heatmap,
+    heatmap_data,
+)
+from twolayer.study.figures.labels import NBSP, describe, fmt_number, fmt_numbers
+from twolayer.study.figures.style import SMALL, TITLE_SIZE, style
+from twolayer.study.figures.weights import (
+    class_templates,
+    draw_templates,
+    draw_w1_images,
+    draw_w1_pca,
+    draw_w2,
+    w1_images,
+)
 
 # ---------------------------------------------------------------- helpers
 
@@ -46,11 +58,11 @@ def write_table(tmp_path, rows, name="table.csv"):
             r["val_acc"] = None
         full.append(r)
     df = pd.DataFrame(full)
-    for c in COLUMNS:
+    for c in table_columns():
         if c not in df:
             df[c] = None
     path = tmp_path / name
-    df[COLUMNS].to_csv(path, index=False)
+    df[table_columns()].to_csv(path, index=False)
     return path
 
 
@@ -241,13 +253,13 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def spiral(tmp_path_factory):
-    from twolayer.aggregate import aggregate
-    from twolayer.config import validate
     from twolayer.data.prepare import prepare_dataset
     from twolayer.data.preprocess import get_recipe
     from twolayer.data.sources import get_source
-    from twolayer.evaluate import evaluate_winner
-    from twolayer.runner import run_job
+    from twolayer.study.aggregate import aggregate
+    from twolayer.study.config import validate
+    from twolayer.study.evaluate import evaluate_winner
+    from twolayer.study.runner import run_job
 
     tmp = tmp_path_factory.mktemp("spiral")
     st = validate(CONFIG, REPO / "workflow" / "schemas" / "config.schema.yaml").study("s")
@@ -265,7 +277,7 @@ def spiral(tmp_path_factory):
 
 def test_boundaries_are_the_models_predictions_on_the_grid(spiral):
     from twolayer.data.store import load_split
-    from twolayer.modelio import ModelFile
+    from twolayer.study.modelio import ModelFile
 
     X, y = load_split(spiral.data, "train")
     df = read_table(spiral.table)
@@ -289,7 +301,7 @@ def test_boundaries_are_the_models_predictions_on_the_grid(spiral):
 
 @pytest.mark.parametrize("name", ["curves", "heatmap", "confusion", "samples", "boundaries"])
 def test_every_spiral_figure_draws_with_readable_text(spiral, tmp_path, name, monkeypatch):
-    from twolayer.figures import style as style_mod
+    from twolayer.study.figures import style as style_mod
 
     drawn = {}
     real_save = style_mod.save

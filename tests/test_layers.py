@@ -3,9 +3,13 @@
 import numpy as np
 import pytest
 
-from twolayer import layers
-from twolayer.activations import ACTIVATIONS, get_activation
-from twolayer.gradcheck import numerical_gradient, numerical_gradient_array, relative_error
+from twolayer.nn import layers
+from twolayer.nn.activations import ACTIVATIONS, get_activation
+from twolayer.nn.gradcheck import (
+    numerical_gradient,
+    numerical_gradient_array,
+    relative_error,
+)
 
 TOL = 1e-7
 ORDER = 4  # five-point centred differences: accurate enough for a 1e-7 bound on small entries

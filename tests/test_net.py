@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 
 from twolayer import LinearSoftmax, TwoLayerNet
-from twolayer.gradcheck import check_model_gradients, relative_error, sparse_grad_check
-from twolayer.init import INITIALISERS
+from twolayer.nn.gradcheck import (
+    check_model_gradients,
+    relative_error,
+    sparse_grad_check,
+)
+from twolayer.nn.init import INITIALISERS
 
 # The published table of 001_... (CS231n two-layer notebook, toy model)
 CORRECT_SCORES = np.array(

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from twolayer.optim import OPTIMIZERS, make_optimizer
-from twolayer.sampling import make_sampler
-from twolayer.schedules import make_schedule
+from twolayer.nn.optim import OPTIMIZERS, make_optimizer
+from twolayer.nn.sampling import make_sampler
+from twolayer.nn.schedules import make_schedule
 
 G1 = np.array([0.5, 0.25])
 G2 = np.array([-1.0, 0.5])

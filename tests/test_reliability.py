@@ -15,7 +15,7 @@ import pytest
 from conftest import serving_idx_dataset
 from workflow_helpers import REPO, run_snakemake, snakemake_command
 
-from twolayer.aggregate import RUNTIME_COLUMNS
+from twolayer.study.aggregate import RUNTIME_COLUMNS
 
 pytestmark = pytest.mark.integration
 
@@ -188,13 +188,13 @@ def test_a_job_out_of_memory_fails_cleanly_and_is_retried_with_more(served, tmp_
     url, spec = served
     # this machine's baseline: the resident memory of a job once NumPy, SciPy and h5py are loaded
     probe = subprocess.run(
-        [sys.executable, "-c", "import twolayer.runner; from twolayer.resources import rss_bytes; print(rss_bytes())"],
+        [sys.executable, "-c", "import twolayer.study.runner; from twolayer.study.resources import rss_bytes; print(rss_bytes())"],
         capture_output=True, text=True, check=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
     )
     baseline_mb = int(probe.stdout) / 1e6
     cfg = grid_config(url, spec, steps=500)
     cfg["studies"]["grid"]["grid"] = {"activation": ["relu"], "hidden": [8], "lr": [1.0e-2], "reg": [1.0e-5]}
-    from twolayer.config import validate
+    from twolayer.study.config import validate
 
     plan = validate(cfg, REPO / "workflow/schemas/config.schema.yaml")
     estimate = plan.train_mem_mb("grid", "act~relu/h~8/lr~0.01/reg~1e-05", 0.5)
@@ -210,10 +210,10 @@ def test_a_job_out_of_memory_fails_cleanly_and_is_retried_with_more(served, tmp_
 
 
 def _train_cli(tmp_path, extra, steps):
-    from twolayer.config import validate
     from twolayer.data.prepare import prepare_dataset
     from twolayer.data.preprocess import get_recipe
     from twolayer.data.sources import get_source
+    from twolayer.study.config import validate
 
     data = tmp_path / "spiral.h5"
     prepare_dataset(get_source("spiral"), "spiral", get_recipe("spiral"), None, data)

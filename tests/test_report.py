@@ -263,7 +263,7 @@ def test_a_report_without_results_says_what_to_run(tmp_path):
 
 def test_pages_escape_what_they_show_and_mark_diverged_models(tmp_path):
     """The page builders alone (no snakemake, no browser): escaping, diverged rows, no winner."""
-    from twolayer.report_html import write_summary, write_table_page
+    from twolayer.study.report_html import write_summary, write_table_page
 
     listing = tmp_path / "listing.csv"
     listing.write_text('Hidden units,Val accuracy (%),Status\n1,50.00,ok\n2,diverged,diverged at step 12\n')

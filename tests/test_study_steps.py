@@ -8,16 +8,22 @@ import pandas as pd
 import pytest
 from workflow_helpers import REPO
 
-from twolayer.aggregate import RUNTIME_COLUMNS, build_table, pick_winner, read_table, winner_record
-from twolayer.config import validate
 from twolayer.data.prepare import prepare_dataset
 from twolayer.data.preprocess import get_recipe
 from twolayer.data.sources import get_source
 from twolayer.data.store import DataFileError
-from twolayer.evaluate import evaluate_winner
-from twolayer.modelio import ModelFile
-from twolayer.runner import run_job
-from twolayer.tables import to_latex, to_markdown, write_tables
+from twolayer.study.aggregate import (
+    RUNTIME_COLUMNS,
+    build_table,
+    pick_winner,
+    read_table,
+    winner_record,
+)
+from twolayer.study.config import validate
+from twolayer.study.evaluate import evaluate_winner
+from twolayer.study.modelio import ModelFile
+from twolayer.study.runner import run_job
+from twolayer.study.tables import to_latex, to_markdown, write_tables
 
 CONFIG = {
     "studies": {
@@ -121,7 +127,7 @@ def test_winner_tie_break_is_deterministic():
 def test_table_round_trip_and_runtime_columns(study, tmp_path):
     _, _, metrics = study
     df = build_table(metrics)
-    from twolayer.aggregate import write_table
+    from twolayer.study.aggregate import write_table
 
     write_table(df, tmp_path / "t.csv")
     back = read_table(tmp_path / "t.csv")
@@ -134,7 +140,7 @@ def test_table_round_trip_and_runtime_columns(study, tmp_path):
 
 def test_evaluate_and_tables(study, tmp_path):
     tmp, data, metrics = study
-    from twolayer.aggregate import aggregate
+    from twolayer.study.aggregate import aggregate
 
     aggregate("s", metrics, None, tmp_path / "table.csv", tmp_path / "winner.json")
     rec = evaluate_winner(tmp_path / "winner.json", data, tmp_path / "test.json")

@@ -1,9 +1,9 @@
 """The paper tables' LaTeX: booktabs, right-aligned numbers, labels, plain captions, and it compiles.
 
 The aggregate tables here are built the way the workflow builds them
-(metrics records -> :func:`twolayer.aggregate.aggregate` -> ``table.csv``),
+(metrics records -> :func:`twolayer.study.aggregate.aggregate` -> ``table.csv``),
 with diverged models, step sizes and L2 strengths such as 5e-05 and 1e-06,
-and a ``test.json`` as :func:`twolayer.evaluate.evaluate_winner` writes it.
+and a ``test.json`` as :func:`twolayer.study.evaluate.evaluate_winner` writes it.
 
 The compile test runs Debian's ``pdflatex`` (apt packages
 ``texlive-latex-base texlive-latex-recommended``; ``poppler-utils`` for the
@@ -23,8 +23,15 @@ import subprocess
 import pandas as pd
 import pytest
 
-from twolayer.aggregate import COLUMNS, aggregate, read_table
-from twolayer.tables import BUILDERS, CAPTIONS, TABLES, to_latex, to_markdown, write_tables
+from twolayer.study.aggregate import aggregate, read_table, table_columns
+from twolayer.study.tables import (
+    BUILDERS,
+    CAPTIONS,
+    TABLES,
+    to_latex,
+    to_markdown,
+    write_tables,
+)
 
 # ---------------------------------------------------------------- studies --
 
@@ -36,7 +43,7 @@ DATASET_WORDS = {"fashion_mnist": "Fashion-MNIST", "spiral": "spiral", "mnist": 
 
 
 def _record(study, point, **kw):
-    rec = dict.fromkeys(COLUMNS)
+    rec = dict.fromkeys(table_columns())
     rec.update(study=study, point=point, init="report", optimizer="sgd", batch_size=1, seed=0, steps_planned=60000,
                n_params=79510, status="ok", steps=60000, final_loss=0.4, best_val_acc=kw.get("val_acc"),
                seconds=12.5, train_seconds=11.0, eval_seconds=1.0, load_seconds=0.5, peak_rss_mb=300.0)

@@ -7,7 +7,7 @@ import pytest
 
 from twolayer import LinearSoftmax, TrainSettings, TwoLayerNet, train_model
 from twolayer.data.spiral import make_spiral
-from twolayer.kernels import Batch1SGD, MinibatchStep
+from twolayer.nn.kernels import Batch1SGD, MinibatchStep
 
 
 def reference_sgd(net, X, y, idx, lrs, reg):
@@ -112,7 +112,7 @@ def test_training_loop_logs_cs231n_loss_history():
     s = TrainSettings(steps=25, lr=0.1, reg=0.01, batch_size=8, log_every=1, eval_every=10)
     hist = train_model(net, X, y, X, y, s, seed=4)
     # replay the same minibatches (same seed derivation) on the reference path
-    from twolayer.sampling import make_sampler
+    from twolayer.nn.sampling import make_sampler
 
     sample_ss, _ = np.random.SeedSequence(4).spawn(2)
     idx = make_sampler("with_replacement", 60, 8, np.random.default_rng(sample_ss)).take(25)

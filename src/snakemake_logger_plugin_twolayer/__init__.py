@@ -1,5 +1,5 @@
 """Snakemake logger plugin ``twolayer``: Snakemake's usual console output, plus one line
-per finished training job with the study's progress (see :mod:`twolayer.board`).
+per finished training job with the study's progress (see :mod:`twolayer.study.board`).
 
 Switched on by the workflow's default profile (``profiles/default/config.yaml``:
 ``logger: [twolayer]``); ``--logger`` on the command line, or ``--workflow-profile
@@ -40,7 +40,7 @@ class LogHandler(LogHandlerBase):
             stream.flush()
 
     def _board_line(self, record):
-        from twolayer import board
+        from twolayer.study import board
 
         b = board.BOARD
         if b is None or self.common_settings.dryrun:

@@ -8,14 +8,14 @@ is imported.
 __version__ = "0.1.0"
 
 _LAZY = {
-    "TwoLayerNet": "twolayer.net",
-    "LinearSoftmax": "twolayer.linear",
-    "TrainSettings": "twolayer.train",
-    "History": "twolayer.train",
-    "train_model": "twolayer.train",
-    "make_optimizer": "twolayer.optim",
-    "make_schedule": "twolayer.schedules",
-    "relative_error": "twolayer.gradcheck",
+    "TwoLayerNet": "twolayer.nn.net",
+    "LinearSoftmax": "twolayer.nn.linear",
+    "TrainSettings": "twolayer.nn.train",
+    "History": "twolayer.nn.train",
+    "train_model": "twolayer.nn.train",
+    "make_optimizer": "twolayer.nn.optim",
+    "make_schedule": "twolayer.nn.schedules",
+    "relative_error": "twolayer.nn.gradcheck",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -16,6 +16,8 @@ import json
 import os
 import sys
 
+from .errors import UserError
+
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -44,10 +46,11 @@ def _source(args):
 
 
 def cmd_fetch(args):
-    from .data.fetch import DEFAULT_SEARCH_DIRS, fetch_dataset
+    from .data.fetch import DEFAULT_SEARCH_DIRS, DOWNLOAD_DEFAULTS, fetch_dataset
 
     dirs = tuple(args.search_dir) if args.search_dir else DEFAULT_SEARCH_DIRS
-    fetch_dataset(_source(args), args.out_dir, dirs, timeout=args.timeout, retries=args.retries, backoff=args.backoff)
+    given = {k: getattr(args, k) for k in DOWNLOAD_DEFAULTS if getattr(args, k) is not None}
+    fetch_dataset(_source(args), args.out_dir, dirs, **given)
 
 
 def cmd_prepare(args):
@@ -67,7 +70,7 @@ def cmd_info(args):
 
 
 def cmd_check_config(args):
-    from .config import load
+    from .study.config import load
 
     plan = load(args.config, args.schema)
     total = 0
@@ -78,8 +81,10 @@ def cmd_check_config(args):
 
 
 def cmd_train(args):
-    from .resources import apply_limits
-    from .runner import run_job  # imports NumPy & co. before the memory cap applies
+    from .study.resources import apply_limits
+    from .study.runner import (
+        run_job,  # imports NumPy & co. before the memory cap applies
+    )
 
     spec = _json_arg(args.spec, "spec")
     apply_limits(args.mem_mb, args.runtime_min)
@@ -87,7 +92,7 @@ def cmd_train(args):
 
 
 def cmd_aggregate(args):
-    from .aggregate import aggregate
+    from .study.aggregate import aggregate
 
     df, winner = aggregate(args.study, args.metrics, args.benchmarks, args.table, args.winner)
     ok = int((df["status"] == "ok").sum())
@@ -95,7 +100,7 @@ def cmd_aggregate(args):
 
 
 def cmd_evaluate(args):
-    from .evaluate import evaluate_winner
+    from .study.evaluate import evaluate_winner
 
     rec = evaluate_winner(args.winner, args.data, args.out)
     acc = rec.get("accuracy")
@@ -103,20 +108,20 @@ def cmd_evaluate(args):
 
 
 def cmd_figure(args):
-    from .figures import draw
+    from .study.figures import draw
 
     draw(args.name, args.out, study=args.study, table=args.table, winner=args.winner, test=args.test, data=args.data)
 
 
 def cmd_table(args):
-    from .tables import write_tables
+    from .study.tables import write_tables
 
     axes = [a for a in args.axes.split(",") if a]
     write_tables(args.name, args.study, args.table, axes, args.out, test_json=args.test)
 
 
 def cmd_html(args):
-    from .report_html import write_summary, write_table_page
+    from .study.report_html import write_summary, write_table_page
 
     if args.kind == "table":
         if not (args.csv and args.study and args.name):
@@ -139,9 +144,9 @@ def build_parser():
     f.add_argument("--out-dir", required=True)
     f.add_argument("--search-dir", action="append", help="local raw directory (repeatable)")
     f.add_argument("--source-json", help="the dataset's source description (for datasets defined in a config)")
-    f.add_argument("--timeout", type=float, default=30.0, help="seconds per connection attempt and read")
-    f.add_argument("--retries", type=int, default=2, help="retries per URL for transient errors")
-    f.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds (doubles)")
+    f.add_argument("--timeout", type=float, default=None, help="seconds per connection attempt and read (default 30)")
+    f.add_argument("--retries", type=int, default=None, help="retries per URL for transient errors (default 2)")
+    f.add_argument("--backoff", type=float, default=None, help="first retry delay in seconds, doubling (default 1)")
     f.set_defaults(func=cmd_fetch)
 
     pr = sub.add_parser("prepare", help="parse, split, normalise and store a dataset as HDF5")
@@ -217,17 +222,6 @@ def build_parser():
     return p
 
 
-def user_errors():
-    """The exception types that mean 'fix your input', not 'bug'."""
-    from .data.fetch import FetchError
-    from .data.idx import FormatError
-    from .data.store import DataFileError
-    from .data.verify import VerificationError
-    from .errors import UserError
-
-    return (FetchError, FormatError, DataFileError, VerificationError, UserError, ValueError, FileNotFoundError, KeyError)
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.threads is not None:
@@ -235,14 +229,13 @@ def main(argv=None):
     try:
         args.func(args)
     except MemoryError:  # a real allocation failure (the machine, not the budget)
-        from .resources import memory_message
+        from .study.resources import memory_message
 
         print(f"error: {memory_message(getattr(args, 'mem_mb', None))}", file=sys.stderr)
         return 3
-    except user_errors() as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"error: {msg}", file=sys.stderr)
-        return getattr(exc, "exit_code", 2)
+    except UserError as exc:  # anything else is a bug, and keeps its traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     return 0
 
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from twolayer.board import register as register_board
-from twolayer.config import ConfigError, validate
-from twolayer.figures import NEEDS, figure_digest, figure_names
-from twolayer.provenance import step_digest
-from twolayer.tables import TABLES
+from twolayer.data.formats import FORMATS
+from twolayer.study.board import register as register_board
+from twolayer.study.config import ConfigError, validate
+from twolayer.study.figures import NEEDS, figure_digest, figure_names
+from twolayer.study.provenance import step_digest
+from twolayer.study.tables import TABLES
 
 try:
     PLAN = validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -99,7 +100,7 @@ def summary_inputs(wildcards):
 
 
 def raw_input(wildcards):
-    if source_of(wildcards.dataset).format == "generated":
+    if not FORMATS[source_of(wildcards.dataset).format].downloaded:  # generated from a seed: nothing to fetch
         return []
     return f"results/raw/{wildcards.dataset}/provenance.json"
 

@@ -32,14 +32,18 @@ import urllib.request
 from pathlib import Path
 
 from ..atomic import remove_stale_temporaries, temporary_name, write_json
+from ..errors import InputError, UserError
 from ..progress import Progress
+from .formats import get_format
 from .verify import VerificationError, verify_file
 
 DEFAULT_SEARCH_DIRS = ("resources/raw", "/usr/share/datasets")
+# seconds per connection attempt and read; retries per URL for errors that may pass; first retry delay (doubles)
+DOWNLOAD_DEFAULTS = {"timeout": 30.0, "retries": 2, "backoff": 1.0}
 CHUNK = 1 << 16
 
 
-class FetchError(Exception):
+class FetchError(UserError):
     """No location provided a verified copy of one or more files."""
 
 
@@ -140,7 +144,7 @@ def _accept(tmp, dest, remote, label):
     return verified
 
 
-def fetch_file(source, remote, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=30.0, retries=2, backoff=1.0, log=None, previous=None):
+def fetch_file(source, remote, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=DOWNLOAD_DEFAULTS["timeout"], retries=DOWNLOAD_DEFAULTS["retries"], backoff=DOWNLOAD_DEFAULTS["backoff"], log=None, previous=None):
     """Put a verified copy of ``remote`` at ``dest_dir/<name>``; return its provenance dict.
 
     ``previous``: this file's record in the existing ``provenance.json``, if any. When the
@@ -218,13 +222,13 @@ def _failure_message(source, remote, attempts, search_dirs):
     return "\n".join(lines)
 
 
-def fetch_dataset(source, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=30.0, retries=2, backoff=1.0, log=None):
+def fetch_dataset(source, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=DOWNLOAD_DEFAULTS["timeout"], retries=DOWNLOAD_DEFAULTS["retries"], backoff=DOWNLOAD_DEFAULTS["backoff"], log=None):
     """Fetch every file of ``source`` into ``dest_dir``; write and return ``provenance.json``.
 
     All files are attempted; if any fails, one :class:`FetchError` lists them all.
     """
-    if source.format == "generated":
-        raise ValueError(f"dataset {source.name!r} is generated, there is nothing to fetch")
+    if not get_format(source.format).downloaded:
+        raise InputError(f"dataset {source.name!r} is generated, there is nothing to fetch")
     log = log if log is not None else sys.stderr
     print(f"fetching {source.name} into {dest_dir}", file=log, flush=True)
     earlier = _previous_records(Path(dest_dir) / "provenance.json")

@@ -13,8 +13,10 @@ import zlib
 
 import numpy as np
 
+from ..errors import UserError
 
-class FormatError(Exception):
+
+class FormatError(UserError):
     """A file is not in the format it should be (message names the file)."""
 
 

@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from .cifar import load_cifar_binary
-from .idx import load_idx_dataset
+from ..errors import InputError
+from .formats import get_format
 from .preprocess import apply_recipe
 from .store import write_dataset
 from .verify import verify_file
@@ -19,18 +19,17 @@ def load_raw(source, raw_dir):
     raw_dir = Path(raw_dir)
     for remote in source.files:
         verify_file(raw_dir / remote.name, remote)  # the files may have changed since the fetch
-    if source.format == "idx":
-        return load_idx_dataset(raw_dir, source)
-    if source.format == "cifar_binary":
-        return load_cifar_binary(raw_dir, source)
-    raise ValueError(f"dataset {source.name!r} ({source.format}) has no raw files")
+    form = get_format(source.format)
+    if form.load is None:
+        raise InputError(f"dataset {source.name!r} ({source.format}) has no raw files")
+    return form.load(raw_dir, source)
 
 
 def prepare_dataset(source, recipe_name, recipe, raw_dir, out, log=None):
     """Build ``out`` from the raw files in ``raw_dir`` (or the generator) with the recipe; return its fingerprint."""
     log = log if log is not None else sys.stderr
     t0 = time.perf_counter()
-    if source.format == "generated":
+    if not get_format(source.format).downloaded:
         raw, provenance = None, {"dataset": source.name, "generated": source.generator}
     else:
         raw = load_raw(source, raw_dir)

@@ -29,6 +29,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
+from .formats import get_format
+
 BUILTIN_RECIPES = {
     "report": {
         "split": {"kind": "random", "val": 5000, "seed": 0},
@@ -52,7 +55,7 @@ SPLITS = ("tail", "random", "generated")
 NORMALISATIONS = ("mean_image", "standardise", "zscore", "none")
 
 
-class RecipeError(ValueError):
+class RecipeError(InputError):
     pass
 
 
@@ -183,7 +186,7 @@ def _chunked(f, X, rows=8192):
 def apply_recipe(source, recipe, raw=None):
     """Split and normalise; ``raw`` is the parsed data (None for generated sources)."""
     split = recipe["split"]
-    if source.format == "generated":
+    if not get_format(source.format).downloaded:
         splits, meta = generated_splits(source, split)
     else:
         splits, meta = split_raw(raw, split)

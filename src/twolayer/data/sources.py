@@ -14,7 +14,9 @@ from importlib import resources
 
 import yaml
 
-FORMATS = ("idx", "cifar_binary", "generated")
+from ..errors import InputError
+from .formats import FORMATS
+
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -74,19 +76,19 @@ class Source:
 def source_from_dict(name, spec):
     """Build a :class:`Source` from its description; errors name the dataset and the key."""
     if not NAME_RE.match(name):
-        raise ValueError(f"dataset name {name!r} must be letters, digits, '_', '-' or '.' (no '/')")
+        raise InputError(f"dataset name {name!r} must be letters, digits, '_', '-' or '.' (no '/')")
     spec = dict(spec)
     fmt = spec.get("format")
     if fmt not in FORMATS:
-        raise ValueError(f"dataset {name!r}: format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise InputError(f"dataset {name!r}: format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     files = []
     for key, f in (spec.get("files") or {}).items():
         if "name" not in f:
-            raise ValueError(f"dataset {name!r}: file {key!r} needs a 'name'")
+            raise InputError(f"dataset {name!r}: file {key!r} needs a 'name'")
         if "/" in f["name"] or f["name"] in ("", ".", ".."):
-            raise ValueError(f"dataset {name!r}: file name {f['name']!r} must be a plain file name")
+            raise InputError(f"dataset {name!r}: file name {f['name']!r} must be a plain file name")
         if not (f.get("md5") or f.get("payload_sha256")):
-            raise ValueError(f"dataset {name!r}: file {key!r} needs an 'md5' or a 'payload_sha256' to be verified")
+            raise InputError(f"dataset {name!r}: file {key!r} needs an 'md5' or a 'payload_sha256' to be verified")
         files.append(
             RemoteFile(
                 key=key,
@@ -96,17 +98,17 @@ def source_from_dict(name, spec):
                 payload_size=f.get("payload_size"),
             )
         )
-    if fmt == "idx":
-        missing = {"train_images", "train_labels", "test_images", "test_labels"} - {f.key for f in files}
-        if missing:
-            raise ValueError(f"dataset {name!r}: an idx dataset needs files {sorted(missing)}")
-    if fmt == "cifar_binary" and not spec.get("members"):
-        raise ValueError(f"dataset {name!r}: a cifar_binary dataset needs 'members' (train/test lists)")
+    form = FORMATS[fmt]
+    missing = set(form.required_files) - {f.key for f in files}
+    if missing:
+        raise InputError(f"dataset {name!r}: an {fmt} dataset needs files {sorted(missing)}")
+    if form.needs_members and not spec.get("members"):
+        raise InputError(f"dataset {name!r}: a {fmt} dataset needs 'members' (train/test lists)")
     classes = spec.get("classes")
-    if fmt == "generated" and not classes:
+    if not form.downloaded and not classes:
         classes = [str(i) for i in range(int(spec.get("generator", {}).get("classes", 3)))]
     if not classes:
-        raise ValueError(f"dataset {name!r}: needs 'classes'")
+        raise InputError(f"dataset {name!r}: needs 'classes'")
     return Source(
         name=name,
         format=fmt,
@@ -139,7 +141,7 @@ def get_source(name, extra=None):
     try:
         return sources[name]
     except KeyError:
-        raise ValueError(
+        raise InputError(
             f"unknown dataset {name!r}; known datasets are: {', '.join(sorted(sources))} "
             "(define others under 'datasets:' in the config)"
         ) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def make_spiral(points_per_class=100, classes=3, noise=0.2, seed=0):
     """K interleaved spiral arms in 2-D.
@@ -13,7 +15,7 @@ def make_spiral(points_per_class=100, classes=3, noise=0.2, seed=0):
     Returns ``X`` (N*K, 2) float64 and ``y`` (N*K,) uint8, classes in order.
     """
     if points_per_class < 1 or classes < 2:
-        raise ValueError("spiral needs points_per_class >= 1 and classes >= 2")
+        raise InputError("spiral needs points_per_class >= 1 and classes >= 2")
     rng = np.random.default_rng(seed)
     n = points_per_class
     X = np.zeros((n * classes, 2))

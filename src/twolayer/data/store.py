@@ -28,12 +28,13 @@ import h5py
 import numpy as np
 
 from ..atomic import atomic_path
+from ..errors import InputError, UserError
 
 FORMAT = "twolayer-dataset"
 SPLIT_NAMES = ("train", "val", "test")
 
 
-class DataFileError(Exception):
+class DataFileError(UserError):
     """A dataset file is missing, unreadable, or not the one expected (message says what to do)."""
 
 
@@ -179,7 +180,7 @@ def check_provenance(path, dataset=None, recipe=None, recipe_spec=None):
 def load_split(path, split, dtype=None):
     """``(X, y)`` of one split: X (N, D) float32 (or ``dtype``), y (N,) uint8."""
     if split not in SPLIT_NAMES:
-        raise ValueError(f"split must be one of {SPLIT_NAMES}, got {split!r}")
+        raise InputError(f"split must be one of {SPLIT_NAMES}, got {split!r}")
     with _open(path) as f:
         if split not in f:
             raise DataFileError(f"{path}: has no {split!r} split; prepare it again")

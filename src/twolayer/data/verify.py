@@ -14,10 +14,12 @@ import hashlib
 import zlib
 from dataclasses import dataclass
 
+from ..errors import UserError
+
 CHUNK = 1 << 20
 
 
-class VerificationError(Exception):
+class VerificationError(UserError):
     """The file is not the expected archive (message: expected vs actual)."""
 
 

@@ -11,21 +11,13 @@ import math
 
 import pandas as pd
 
-# the table's grid axes (config key ``steps`` is the column ``steps_planned``), in reading order
-GRID_AXES = ("model", "activation", "hidden", "init", "optimizer", "batch_size", "seed", "steps_planned", "lr", "reg")
+from ..axes import by_column, columns
 
-AXIS_NAMES = {
-    "model": "model",
-    "activation": "activation",
-    "hidden": "hidden units",
-    "init": "initialisation",
-    "optimizer": "optimiser",
-    "batch_size": "batch size",
-    "seed": "seed",
-    "steps_planned": "steps",
-    "lr": "step size η (lr)",
-    "reg": "L2 strength λ (reg)",
-}
+
+def axis_name(column):
+    """How a figure names the grid axis of a table column: "step size η (lr)"."""
+    axis = by_column(column)
+    return axis.name if axis is not None else column
 MODEL_NAMES = {"twolayer": "Two-layer net", "linear": "Linear softmax"}
 ACTIVATION_NAMES = {"relu": "ReLU", "sigmoid": "sigmoid", "tanh": "tanh", "leaky_relu": "leaky ReLU"}
 OPTIMIZER_NAMES = {"sgd": "SGD", "momentum": "SGD with momentum", "rmsprop": "RMSprop", "adam": "Adam"}
@@ -140,19 +132,19 @@ def _keys(values):
     return set(values.keys()) if hasattr(values, "keys") else set(getattr(values, "index", ()))
 
 
-def varying_axes(df, axes=GRID_AXES):
+def varying_axes(df, axes=None):
     """The grid axes with more than one value in the table.
 
     Empty cells do not count: a linear model has no hidden size nor activation, so
     a spiral study whose two-layer nets all use ReLU does not vary the activation.
     """
-    return [a for a in axes if a in df and df[a].nunique(dropna=True) > 1]
+    return [a for a in (columns() if axes is None else axes) if a in df and df[a].nunique(dropna=True) > 1]
 
 
-def fixed_axes(df, axes=GRID_AXES):
+def fixed_axes(df, axes=None):
     """{axis: value} of the grid axes with one value in the table (among the models that have one)."""
     out = {}
-    for a in axes:
+    for a in columns() if axes is None else axes:
         if a in df and df[a].nunique(dropna=True) == 1:
             out[a] = df[a].dropna().iloc[0]
     return out

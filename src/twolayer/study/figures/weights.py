@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..data.store import read_attrs
+from ...data.store import read_attrs
 from ..modelio import ModelFile
 from .labels import winner_text
 from .pixels import normalise_each

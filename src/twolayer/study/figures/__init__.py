@@ -11,6 +11,8 @@ W1 W2); colour images add ``w1`` (every hidden unit as an image, CS231n);
 
 from __future__ import annotations
 
+from ...errors import InputError
+
 COMMON = ("curves", "heatmap", "confusion", "samples")
 
 
@@ -38,17 +40,17 @@ NEEDS = {
 
 
 # figure name -> (module, function). Modules are imported by name, so that the code
-# digest of one figure (twolayer.provenance) covers its own module, not its siblings'.
+# digest of one figure (twolayer.study.provenance) covers its own module, not its siblings'.
 DRAWERS = {
-    "curves": ("twolayer.figures.curves", "draw_curves"),
-    "heatmap": ("twolayer.figures.heatmap", "draw_heatmap"),
-    "confusion": ("twolayer.figures.heatmap", "draw_confusion"),
-    "samples": ("twolayer.figures.data_figs", "draw_samples"),
-    "boundaries": ("twolayer.figures.data_figs", "draw_boundaries"),
-    "w1": ("twolayer.figures.weights", "draw_w1_images"),
-    "w1_pca": ("twolayer.figures.weights", "draw_w1_pca"),
-    "w2": ("twolayer.figures.weights", "draw_w2"),
-    "templates": ("twolayer.figures.weights", "draw_templates"),
+    "curves": ("twolayer.study.figures.curves", "draw_curves"),
+    "heatmap": ("twolayer.study.figures.heatmap", "draw_heatmap"),
+    "confusion": ("twolayer.study.figures.heatmap", "draw_confusion"),
+    "samples": ("twolayer.study.figures.data_figs", "draw_samples"),
+    "boundaries": ("twolayer.study.figures.data_figs", "draw_boundaries"),
+    "w1": ("twolayer.study.figures.weights", "draw_w1_images"),
+    "w1_pca": ("twolayer.study.figures.weights", "draw_w1_pca"),
+    "w2": ("twolayer.study.figures.weights", "draw_w2"),
+    "templates": ("twolayer.study.figures.weights", "draw_templates"),
 }
 
 
@@ -56,7 +58,7 @@ def figure_digest(name):
     """Digest of the code that draws figure ``name`` (its module, the style, what they import)."""
     from ..provenance import code_digest
 
-    return code_digest(DRAWERS[name][0], "twolayer.figures.style", "twolayer.atomic")
+    return code_digest(DRAWERS[name][0], "twolayer.study.figures.style", "twolayer.atomic")
 
 
 def draw(name, out, *, study, table=None, winner=None, test=None, data=None):
@@ -64,8 +66,8 @@ def draw(name, out, *, study, table=None, winner=None, test=None, data=None):
     import importlib
 
     if name not in DRAWERS:
-        raise ValueError(f"unknown figure {name!r}; figures are: {', '.join(sorted(DRAWERS))}")
-    from ..atomic import atomic_path
+        raise InputError(f"unknown figure {name!r}; figures are: {', '.join(sorted(DRAWERS))}")
+    from ...atomic import atomic_path
     from .style import save, style
 
     module, func = DRAWERS[name]
@@ -73,7 +75,7 @@ def draw(name, out, *, study, table=None, winner=None, test=None, data=None):
     inputs = {"table": table, "winner": winner, "test": test, "data": data}
     missing = [k for k in NEEDS[name] if inputs[k] is None]
     if missing:
-        raise ValueError(f"figure {name!r} needs --{' --'.join(missing)}")
+        raise InputError(f"figure {name!r} needs --{' --'.join(missing)}")
     with style():
         fig = fn(study=study, **{k: inputs[k] for k in NEEDS[name]})
         with atomic_path(out) as tmp:

@@ -28,15 +28,31 @@ from matplotlib.colors import Normalize
 from matplotlib.patches import Patch, Rectangle
 
 from ..aggregate import read_table
-from .labels import AXIS_NAMES, describe, fixed_axes, fmt_numbers, missing, varying_axes, winner_text
-from .style import ANNOTATION_SIZE, CMAP, DIVERGED, NOT_RUN, PANEL_TITLE_SIZE, SMALL, text_color, title
+from ..axes import AXES
+from .labels import (
+    axis_name,
+    describe,
+    fixed_axes,
+    fmt_numbers,
+    missing,
+    varying_axes,
+    winner_text,
+)
+from .style import (
+    ANNOTATION_SIZE,
+    CMAP,
+    DIVERGED,
+    NOT_RUN,
+    PANEL_TITLE_SIZE,
+    SMALL,
+    text_color,
+    title,
+)
 
 CELL_W = 0.42  # inches per heat-map cell: room for "100.0" at ANNOTATION_SIZE
 CELL_H = 0.3
 CONFUSION_CELL = 0.36
 
-# which fixed settings the heat map's title mentions
-FIXED_SHOWN = ("model", "activation", "hidden", "optimizer", "batch_size", "steps_planned", "lr", "reg")
 
 
 @dataclass
@@ -126,7 +142,7 @@ def heatmap_data(df):
     if row is not None:
         row_keys = [(v,) for v in sorted(df[row].dropna().unique(), reverse=True)]  # largest η on top
         row_labels = fmt_numbers([k[0] for k in row_keys])
-        row_title = AXIS_NAMES[row]
+        row_title = axis_name(row)
     else:
         row_keys = _combos(df, configs)
         row_labels = [_config_label(dict(zip(configs, k)), configs) for k in row_keys]
@@ -172,7 +188,7 @@ def heatmap_data(df):
         row_labels=row_labels,
         col_labels=fmt_numbers(col_vals) if col else [""],
         row_title=row_title,
-        col_title=AXIS_NAMES[col] if col else "",
+        col_title=axis_name(col) if col else "",
         panels=[panels[k] for k in panel_keys],
         positions=positions,
         shape=shape,
@@ -259,7 +275,7 @@ def draw_heatmap(study, table):
 
 
 def heatmap_title(study, hd):
-    shown = [a for a in FIXED_SHOWN if a in hd.fixed]
+    shown = [a.column for a in AXES.values() if a.headline and a.column in hd.fixed]
     fixed = describe(hd.fixed, shown) if shown else ""
     text = f"{study}: validation accuracy (%) of every model"
     return f"{text}\nAll models: {fixed}" if fixed else text

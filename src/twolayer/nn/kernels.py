@@ -1,8 +1,12 @@
 """Training-step kernels: the same mathematics as ``TwoLayerNet.loss`` plus an
 update, written so that a step allocates nothing of a weight's size.
 
-Two kernels, both with the interface ``run(X, y, idx, lrs, ...)`` that
-performs ``len(lrs)`` consecutive steps in place on the net's parameters:
+Three kernels, one interface: ``kernel.run(X, y, idx, lrs, optimizer, t0,
+log_every, data_loss, penalty)`` performs ``len(lrs)`` consecutive steps in
+place on the model's parameters and returns how many it did, and
+``kernel.penalty()`` is the L2 penalty of the current weights.
+:func:`make_kernel` picks one by :func:`kernel_name`, the one decision, which
+:mod:`twolayer.study.resources` also uses to estimate a job's time:
 
 * :class:`Batch1SGD`: plain SGD on one example per step (the report's
   protocol). Per step, a forward ``?gemv`` and a rank-1 ``?ger`` update
@@ -10,11 +14,14 @@ performs ``len(lrs)`` consecutive steps in place on the net's parameters:
   are delayed over blocks of steps and applied as one GEMM, which keeps
   the arithmetic of sequential SGD while touching W1 a fraction as often.
   Weight decay is folded into a scalar scale of W1.
-* :class:`MinibatchStep`: B examples per step with any optimizer; forward
-  and backward are two large GEMMs written into preallocated buffers, the
-  L2 gradient is added with ``?axpy``, the input gradient is never formed.
+* :class:`MinibatchStep`: B examples per step (or the full batch) with any
+  optimizer; forward and backward are large GEMMs written into preallocated
+  buffers, the L2 gradient is added with ``?axpy``, the input gradient is
+  never formed.
+* :class:`ReferenceStep`: any other model (the linear softmax), through its
+  ``loss(X, y, reg)``.
 
-Both record the *data* loss of every step (used for the divergence check)
+All record the *data* loss of every step (used for the divergence check)
 and, every ``log_every`` steps, the L2 penalty of the weights that step
 used, so the training loop can report the full objective.
 """
@@ -26,9 +33,8 @@ import math
 import numpy as np
 from scipy.linalg import blas
 
-from .optim import axpy
+from .optim import SGD, axpy
 from .regularization import l2_coefficient
-
 
 
 def _vdot(a):
@@ -41,7 +47,7 @@ def _vdot(a):
 
 
 class Batch1SGD:
-    """Plain SGD with one example per step for a :class:`~twolayer.net.TwoLayerNet`.
+    """Plain SGD with one example per step for a :class:`~twolayer.nn.net.TwoLayerNet`.
 
     Exactly sequential SGD, computed with the rank-1 updates of W1 *delayed*
     over blocks of ``block`` steps (as blocked LU factorisations delay theirs):
@@ -74,10 +80,8 @@ class Batch1SGD:
     def __init__(self, net, reg, block=32):
         p = net.params
         dt = net.dtype
-        self.net = net
         self.params = p
         self.act = net.act
-        self.bias = net.bias
         self.coef = l2_coefficient(net.reg_convention)
         self.reg = float(reg)
         self.k = 2.0 * self.coef * self.reg  # gradient of the penalty is k * W
@@ -108,11 +112,13 @@ class Batch1SGD:
         W1 = self.params["W1"] if V is None else V
         return self.coef * self.reg * (s * s * _vdot(W1) + _vdot(self.params["W2"]))
 
-    def run(self, X, y, idx, lrs, t0=0, log_every=0, data_loss=None, penalty=None):
+    def run(self, X, y, idx, lrs, optimizer=None, t0=0, log_every=0, data_loss=None, penalty=None):
         """Perform ``len(idx)`` steps on examples ``X[idx[j]]``, labels ``y[idx[j]]``.
 
         X: (N, D) C-contiguous, the net's dtype; y: (N,) integer labels;
-        idx: (n,) example indices; lrs: (n,) learning rates.
+        idx: (n,) or (n, 1) example indices; lrs: (n,) learning rates.
+        optimizer: this kernel is plain SGD; any other optimizer is refused
+        (:func:`kernel_name` never picks it then).
         data_loss (n,) receives each step's cross-entropy; penalty (n,)
         receives the L2 penalty at the steps whose 1-based number
         ``t0 + j + 1`` is a multiple of ``log_every``.
@@ -137,7 +143,9 @@ class Batch1SGD:
         isfinite = math.isfinite
         log = math.log
         dot = np.dot
-        idx_list = idx.tolist() if hasattr(idx, "tolist") else list(idx)
+        if optimizer is not None and optimizer.name != SGD.name:
+            raise ValueError(f"Batch1SGD is plain SGD; got optimizer {optimizer.describe()}")
+        idx_list = np.asarray(idx).reshape(-1).tolist()
         lr_list = lrs.tolist() if hasattr(lrs, "tolist") else list(lrs)
         if self._labels_of is not y:  # the label array as a list, converted once per dataset
             self._labels, self._labels_of = (y.tolist() if hasattr(y, "tolist") else list(y)), y
@@ -252,7 +260,7 @@ class Batch1SGD:
 class MinibatchStep:
     """Loss and gradients for a fixed batch size, into preallocated buffers.
 
-    Works for :class:`~twolayer.net.TwoLayerNet`; any optimizer applies the
+    Works for :class:`~twolayer.nn.net.TwoLayerNet`; any optimizer applies the
     update. ``grads`` has the keys of ``net.params``.
 
     W1, its gradient (and so the optimizer's state) are held in Fortran
@@ -269,7 +277,6 @@ class MinibatchStep:
             p["W1"] = np.asfortranarray(p["W1"])
         dt = net.dtype
         b, h, c = int(batch_size), net.hidden_size, net.output_size
-        self.net = net
         self.params = p
         self.act = net.act
         self.bias = net.bias
@@ -386,3 +393,25 @@ class ReferenceStep:
                     data_loss[j] = loss
                 optimizer.update(self.model.params, grads, lr)
         return done
+
+
+KERNELS = {"batch1_sgd": Batch1SGD, "minibatch": MinibatchStep, "reference": ReferenceStep}
+
+
+def kernel_name(kind, batch_size, optimizer):
+    """The kernel that trains a model of ``kind`` with ``batch_size`` (None: full batch) and
+    ``optimizer`` (its settings, e.g. ``{"name": "sgd"}``)."""
+    if kind != "twolayer":
+        return "reference"
+    plain_sgd = optimizer.get("name", SGD.name) == SGD.name and len(optimizer) <= 1
+    return "batch1_sgd" if batch_size == 1 and plain_sgd else "minibatch"
+
+
+def make_kernel(model, batch_size, n_train, reg, optimizer):
+    """The kernel :func:`kernel_name` picks, built for ``model`` (a full batch is ``n_train`` rows)."""
+    name = kernel_name(model.kind, batch_size, optimizer)
+    if name == "batch1_sgd":
+        return Batch1SGD(model, reg), name
+    if name == "minibatch":
+        return MinibatchStep(model, n_train if batch_size is None else batch_size, reg), name
+    return ReferenceStep(model, reg), name

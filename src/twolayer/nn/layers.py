@@ -40,7 +40,7 @@ def affine_backward(dout, cache, need_dx=True):
 
 
 def activation_forward(x, name, **settings):
-    """Element-wise activation by name (see :data:`twolayer.activations.ACTIVATIONS`).
+    """Element-wise activation by name (see :data:`twolayer.nn.activations.ACTIVATIONS`).
 
     x: any shape. Returns ``out`` (same shape) and the cache ``(x, out, act)``.
     """

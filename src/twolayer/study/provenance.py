@@ -104,11 +104,11 @@ def code_digest(*entries):
 # The entry module of each workflow step (what its CLI command calls).
 STEPS = {
     "prepare": ("twolayer.data.prepare",),
-    "train": ("twolayer.runner",),
-    "aggregate": ("twolayer.aggregate",),
-    "evaluate": ("twolayer.evaluate",),
-    "tables": ("twolayer.tables",),
-    "html": ("twolayer.report_html",),
+    "train": ("twolayer.study.runner",),
+    "aggregate": ("twolayer.study.aggregate",),
+    "evaluate": ("twolayer.study.evaluate",),
+    "tables": ("twolayer.study.tables",),
+    "html": ("twolayer.study.report_html",),
 }
 
 

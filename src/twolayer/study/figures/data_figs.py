@@ -10,8 +10,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from ...data.store import load_split, read_attrs
 from ..aggregate import ranked, read_table
-from ..data.store import load_split, read_attrs
 from ..modelio import ModelFile
 from .labels import describe, varying_axes
 from .pixels import to_images

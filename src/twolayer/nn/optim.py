@@ -12,18 +12,24 @@ state). :func:`make_optimizer` builds one by name, as configs do.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.linalg import blas as _blas
 
-_AXPY = {np.dtype(np.float32): _blas.saxpy, np.dtype(np.float64): _blas.daxpy}
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@functools.cache
+def _blas_axpy(dtype):
+    return _blas.get_blas_funcs("axpy", dtype=dtype)
 
 
 def axpy(alpha, x, y):
     """``y += alpha * x`` in place, without a temporary (BLAS ?axpy on arrays of the same layout)."""
-    fn = _AXPY.get(y.dtype)
-    if fn is not None and x.dtype == y.dtype:
+    if y.dtype in FLOATS and x.dtype == y.dtype:
+        fn = _blas_axpy(y.dtype)
         if x.flags.c_contiguous and y.flags.c_contiguous:
             fn(x.reshape(-1), y.reshape(-1), a=alpha)
             return y

@@ -28,12 +28,28 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_path, write_json
+from ..atomic import atomic_path, write_json
+from ..errors import InputError
+from .axes import AXES
+from .axes import columns as axis_columns
 
-HYPER_COLUMNS = ["model", "activation", "hidden", "init", "optimizer", "batch_size", "lr", "reg", "seed", "steps_planned", "n_params"]
 OUTCOME_COLUMNS = ["status", "diverged_step", "steps", "train_acc", "val_acc", "final_loss", "best_val_acc"]
 RUNTIME_COLUMNS = ["seconds", "train_seconds", "eval_seconds", "load_seconds", "peak_rss_mb", "bench_s", "bench_max_rss_mb"]
-COLUMNS = ["study", "point", *HYPER_COLUMNS, *OUTCOME_COLUMNS, *RUNTIME_COLUMNS, "model_file"]
+
+
+def hyper_columns():
+    """The grid axes' columns (twolayer.study.axes), then the model size."""
+    return [*axis_columns(), "n_params"]
+
+
+def table_columns():
+    return ["study", "point", *hyper_columns(), *OUTCOME_COLUMNS, *RUNTIME_COLUMNS, "model_file"]
+
+
+def int_columns():
+    return [*(a.column for a in AXES.values() if a.type is int), "n_params", "diverged_step", "steps"]
+
+
 TIE_BREAK = "highest val_acc among non-diverged models; ties: fewer parameters, then point name"
 
 
@@ -47,33 +63,32 @@ def read_benchmark(path):
     return float(df["s"].iloc[-1]), float(df["max_rss"].iloc[-1])
 
 
-INT_COLUMNS = ("hidden", "batch_size", "diverged_step", "steps", "seed", "steps_planned", "n_params")
 
 
 def build_table(metrics_files, benchmark_files=None):
     """The study table from the jobs' metrics records (and benchmark files, same order)."""
     benchmark_files = list(benchmark_files or [None] * len(metrics_files))
     if len(benchmark_files) != len(metrics_files):
-        raise ValueError("give one benchmark file per metrics file (or none)")
+        raise InputError("give one benchmark file per metrics file (or none)")
     rows = []
     for mf, bf in zip(metrics_files, benchmark_files):
         try:
             rec = json.loads(Path(mf).read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{mf}: unreadable metrics record ({exc}); rerun that training job") from None
+            raise InputError(f"{mf}: unreadable metrics record ({exc}); rerun that training job") from None
         bench_s, bench_rss = read_benchmark(bf)
         rec["bench_s"] = bench_s
         rec["bench_max_rss_mb"] = bench_rss
         rec["model_file"] = str(Path(mf).with_name("model.h5"))
         rows.append(rec)
     df = pd.DataFrame(rows)
-    for col in COLUMNS:
+    for col in table_columns():
         if col not in df:
             df[col] = None
-    df = df[COLUMNS].sort_values("point", kind="stable").reset_index(drop=True)
+    df = df[table_columns()].sort_values("point", kind="stable").reset_index(drop=True)
     for col in ("train_acc", "val_acc", "final_loss", "best_val_acc", "lr", "reg"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
-    for col in INT_COLUMNS:
+    for col in int_columns():
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
     diverged = df["status"] != "ok"
     df.loc[diverged, ["train_acc", "val_acc", "final_loss"]] = pd.NA
@@ -100,7 +115,7 @@ def write_table(df, path):
 
 def read_table(path):
     df = pd.read_csv(path, dtype={"point": str, "status": str})
-    for col in INT_COLUMNS:
+    for col in int_columns():
         if col in df:
             df[col] = df[col].astype("Int64")
     return df
@@ -126,7 +141,7 @@ def winner_record(df, study):
         model_file=row["model_file"],
         val_acc=_plain(row["val_acc"]),
         train_acc=_plain(row["train_acc"]),
-        hyperparameters={c: _plain(row[c]) for c in HYPER_COLUMNS},
+        hyperparameters={c: _plain(row[c]) for c in hyper_columns()},
     )
     return rec
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_json
-from .data.store import check_provenance, load_split
+from ..atomic import write_json
+from ..data.store import check_provenance, load_split
+from ..errors import InputError
 from .modelio import ModelFile
 
 
@@ -28,7 +29,7 @@ def evaluate_winner(winner_json, data_path, out):
     spec = mf.spec
     attrs = check_provenance(data_path, dataset=spec["dataset"], recipe=spec["recipe"])
     if mf.attrs["data_fingerprint"] != attrs["fingerprint"]:
-        raise ValueError(
+        raise InputError(
             f"{winner['model_file']} was trained on data with fingerprint {mf.attrs['data_fingerprint'][:12]}, "
             f"but {data_path} has {attrs['fingerprint'][:12]}; rerun the workflow so the model is retrained"
         )

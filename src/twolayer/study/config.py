@@ -26,26 +26,15 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UserError
+from ..data.fetch import DEFAULT_SEARCH_DIRS, DOWNLOAD_DEFAULTS
+from ..data.formats import FORMATS
+from ..errors import UserError
+from ..nn.optim import SGD
+from .axes import AXES, by_short, grid_schema, set_spec_value
 
 RESULTS = "results"
 DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-
-# grid axis -> (abbreviation in paths, type, where it goes)
-AXES = {
-    "model": ("model", str, "model.kind"),
-    "activation": ("act", str, "model.activation"),
-    "hidden": ("h", int, "model.hidden"),
-    "init": ("init", str, "model.init"),
-    "optimizer": ("opt", str, "training.optimizer.name"),
-    "batch_size": ("bs", int, "training.batch_size"),
-    "steps": ("steps", int, "training.steps"),
-    "lr": ("lr", float, "training.lr"),
-    "reg": ("reg", float, "training.reg"),
-    "seed": ("seed", int, "seed"),
-}
-ABBREV = {v[0]: k for k, v in AXES.items()}
 
 MODEL_DEFAULTS = {
     "kind": "twolayer",
@@ -60,11 +49,12 @@ TRAINING_DEFAULTS = {
     "steps": 1000,
     "batch_size": 200,
     "sampling": "with_replacement",
-    "optimizer": {"name": "sgd"},
+    "optimizer": {"name": SGD.name},
     "schedule": {"name": "constant"},
     "log_every": 1,
     "eval_every": "epoch",
     "eval_train_subset": 1000,
+    "reg": 0.0,
     "keep_best": False,
     "progress_every": 0,
 }
@@ -136,10 +126,13 @@ def _leaf_errors(err):
 
 
 def load_schema(path=DEFAULT_SCHEMA):
+    """The config schema, its ``grid`` block built from the axes (:func:`twolayer.study.axes.grid_schema`)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config schema {path} not found (run from the repository root)")
-    return yaml.safe_load(path.read_text())
+    schema = yaml.safe_load(path.read_text())
+    schema["$defs"]["grid"] = grid_schema()
+    return schema
 
 
 def schema_problems(config, schema):
@@ -233,14 +226,6 @@ def _deep_update(base, over):
     return out
 
 
-def _set(spec, dotted, value):
-    parts = dotted.split(".")
-    d = spec
-    for p in parts[:-1]:
-        d = d.setdefault(p, {})
-    d[parts[-1]] = value
-
-
 @dataclass(frozen=True)
 class Point:
     id: str
@@ -248,7 +233,7 @@ class Point:
 
 
 def point_id(values):
-    return "/".join(f"{AXES[a][0]}~{format_value(values[a])}" for a in AXES if a in values)
+    return "/".join(f"{AXES[a].short}~{format_value(values[a])}" for a in AXES if a in values)
 
 
 def parse_point(pid):
@@ -256,11 +241,11 @@ def parse_point(pid):
     values = {}
     for part in pid.split("/"):
         abbr, sep, raw = part.partition("~")
-        if not sep or abbr not in ABBREV:
+        if not sep or by_short(abbr) is None:
             raise ConfigError(f"grid point {pid!r}: {part!r} is not '<axis>~<value>' with a known axis")
-        axis = ABBREV[abbr]
+        axis = by_short(abbr).key
         try:
-            values[axis] = AXES[axis][1](raw)
+            values[axis] = AXES[axis].type(raw)
         except ValueError:
             raise ConfigError(f"grid point {pid!r}: {raw!r} is not a valid {axis}") from None
     return values
@@ -286,7 +271,7 @@ class Study:
             axes = [a for a in AXES if a in g]
             combos = [{}]
             for a in axes:
-                typ = AXES[a][1]
+                typ = AXES[a].type
                 combos = [{**c, a: typ(v)} for c in combos for v in g[a]]
             self.points.extend(Point(point_id(c), c) for c in combos)
         self._by_id = {p.id: p for p in self.points}
@@ -322,7 +307,7 @@ class Study:
             "seed": self.seed,
         }
         for axis, value in pt.values.items():
-            _set(spec, AXES[axis][2], value)
+            set_spec_value(spec, axis, value)
         if spec["model"]["kind"] == "linear":
             for k in ("activation", "hidden"):
                 spec["model"].pop(k, None)
@@ -338,7 +323,7 @@ class Study:
         if self.recipe not in self.plan.recipes:
             problems.append(f"{key}.recipe: unknown recipe {self.recipe!r}; known: {', '.join(sorted(self.plan.recipes))}")
         elif self.dataset in self.plan.sources:
-            generated = self.plan.sources[self.dataset].format == "generated"
+            generated = not FORMATS[self.plan.sources[self.dataset].format].downloaded
             split_kind = self.plan.recipes[self.recipe]["split"]["kind"]
             if generated != (split_kind == "generated"):
                 problems.append(
@@ -347,7 +332,7 @@ class Study:
                 )
         for i, g in enumerate(self.grids):
             gkey = f"{key}.grid" + (f"[{i}]" if len(self.grids) > 1 else "")
-            kinds = g.get("model", [self.model.get("kind", "twolayer")])
+            kinds = g.get("model", [self.model["kind"]])
             if "twolayer" in kinds and "hidden" not in g and "hidden" not in self.model:
                 problems.append(f"{gkey}: the two-layer model needs a hidden size: set model.hidden or a 'hidden' grid axis")
             if "linear" in kinds and ("hidden" in g or "activation" in g):
@@ -366,14 +351,14 @@ class Plan:
     """A validated config: studies, datasets (built-in + config) and recipes (built-in + config)."""
 
     def __init__(self, config):
-        from .data.preprocess import BUILTIN_RECIPES
-        from .data.sources import builtin_specs
+        from ..data.preprocess import BUILTIN_RECIPES
+        from ..data.sources import builtin_specs
 
         self.config = config
         self.source_specs = {**builtin_specs(), **(config.get("datasets") or {})}
         self.recipes = {**copy.deepcopy(BUILTIN_RECIPES), **(config.get("recipes") or {})}
-        self.raw_dirs = list(config.get("raw_dirs") or ["resources/raw", "/usr/share/datasets"])
-        self.download = {"timeout": 30.0, "retries": 2, **(config.get("download") or {})}
+        self.raw_dirs = list(config.get("raw_dirs") or DEFAULT_SEARCH_DIRS)
+        self.download = {k: DOWNLOAD_DEFAULTS[k] for k in ("timeout", "retries")} | (config.get("download") or {})
         res = config.get("resources") or {}
         self.resources = {
             rule: {"mem_factor": 1.0, "runtime_factor": 1.0, "retries": 1, **(res.get(rule) or {})}
@@ -385,7 +370,7 @@ class Plan:
     @property
     def sources(self):
         if self._sources is None:
-            from .data.sources import source_from_dict
+            from ..data.sources import source_from_dict
 
             out = {}
             for name, spec in self.source_specs.items():
@@ -406,7 +391,7 @@ class Plan:
         return json.dumps(self.recipes[recipe], sort_keys=True)
 
     def check(self):
-        from .data.preprocess import RecipeError, check_recipe
+        from ..data.preprocess import RecipeError, check_recipe
 
         problems = []
         try:

@@ -29,7 +29,8 @@ import json
 import math
 from pathlib import Path
 
-from .atomic import write_text
+from ..atomic import write_text
+from ..errors import InputError
 
 CSS = """
 :root { color-scheme: light; }
@@ -117,9 +118,9 @@ def read_csv(path):
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
     except OSError as exc:
-        raise FileNotFoundError(f"{path}: cannot read the table ({exc.strerror}); rerun the workflow to rebuild it") from None
+        raise InputError(f"{path}: cannot read the table ({exc.strerror}); rerun the workflow to rebuild it") from None
     if not rows:
-        raise ValueError(f"{path}: empty table (not even a header); rerun the workflow to rebuild it")
+        raise InputError(f"{path}: empty table (not even a header); rerun the workflow to rebuild it")
     header, body = rows[0], rows[1:]
     return header, [r + [""] * (len(header) - len(r)) for r in body]
 
@@ -128,9 +129,9 @@ def _load_json(path, what):
     try:
         return json.loads(Path(path).read_text())
     except OSError as exc:
-        raise FileNotFoundError(f"{path}: cannot read the {what} ({exc.strerror}); rerun the workflow") from None
+        raise InputError(f"{path}: cannot read the {what} ({exc.strerror}); rerun the workflow") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: the {what} is not valid JSON ({exc}); rerun the workflow") from None
+        raise InputError(f"{path}: the {what} is not valid JSON ({exc}); rerun the workflow") from None
 
 
 def _is_number(text):
@@ -245,14 +246,14 @@ def write_table_page(csv_path, out, *, study, name, winner=None):
 def winner_settings(winner, axes):
     """[(label, value)] of the winner's hyperparameters: the study's grid axes (named and
     written as in the paper tables), then its number of parameters."""
-    from .tables import AXIS_COLUMN, LABELS as labels
+    from .axes import AXES
 
     hp = winner.get("hyperparameters") or {}
     out = []
     for axis in axes:
-        v = hp.get(AXIS_COLUMN.get(axis, axis))
+        v = hp.get(AXES[axis].column)
         if v is not None:
-            out.append((labels.get(axis, axis), num(v)))
+            out.append((AXES[axis].label, num(v)))
     if hp.get("n_params") is not None:
         out.append(("Parameters", f"{hp['n_params']:,}"))
     return out
@@ -423,7 +424,7 @@ def write_summary(spec, out, front=None, config=None, config_out=None):
     ``config_out``: the config of the run, shown on the page and written as YAML."""
     studies = spec.get("studies") or []
     if not studies:
-        raise ValueError("the summary spec names no study")
+        raise InputError("the summary spec names no study")
     recs = [study_record(st) for st in studies]
     config_yaml = None
     if config is not None:

@@ -34,7 +34,9 @@ import sys
 import threading
 import time
 
-from .errors import UserError
+from ..data.formats import get_format
+from ..errors import UserError
+from ..nn.kernels import kernel_name
 
 BASE_MB = 200
 
@@ -45,7 +47,7 @@ class JobTimeout(UserError):
 
 def param_count(spec, input_size, classes):
     m = spec["model"]
-    if m.get("kind", "twolayer") == "linear":
+    if m["kind"] == "linear":
         return input_size * classes + classes
     h = m["hidden"]
     return input_size * h + h + h * classes + classes
@@ -58,11 +60,13 @@ def train_mem_mb(spec, data_mb, input_size, classes):
 
 
 def step_seconds(spec, input_size):
-    t = spec["training"]
-    h = spec["model"].get("hidden", 10)
-    batch = t.get("batch_size") or 1000
-    if batch == 1 and (t.get("optimizer") or {}).get("name", "sgd") == "sgd":
+    """The cost model of one step, for the kernel that will run it (:func:`twolayer.nn.kernels.kernel_name`)."""
+    m, t = spec["model"], spec["training"]
+    h = m.get("hidden", 10)  # a linear model has no hidden layer: priced as a small one
+    full = t["sampling"] == "full" or t["batch_size"] is None
+    if kernel_name(m["kind"], None if full else t["batch_size"], t["optimizer"]) == "batch1_sgd":
         return (10e-6 + 0.04e-6 * h) * max(input_size / 784, 1.0)
+    batch = 1000 if full else t["batch_size"]
     return 4 * batch * input_size * h / 30e9 + 50e-6
 
 
@@ -75,7 +79,7 @@ def train_runtime_min(spec, input_size):
 def prepare_mem_mb(source):
     """Memory to parse and normalise a dataset (raw bytes, float64 row blocks, float32 output)."""
     d = math.prod(source.image_shape) if source.image_shape else 1
-    n = 70_000 if source.format == "idx" else 60_000 if source.format == "cifar_binary" else 10_000
+    n = get_format(source.format).examples
     return int(math.ceil(BASE_MB + n * d * (1 + 4 + 1) / 2**20 * 1.5))
 
 

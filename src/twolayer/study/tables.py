@@ -26,26 +26,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import atomic_path, write_text
+from ..errors import InputError
 from .aggregate import pick_winner, ranked, read_table
-from .atomic import atomic_path, write_text
+from .axes import AXES
 
 TABLES = ("table1", "table2", "listing", "test")
-LABELS = {
-    "model": "Model",
-    "activation": "Activation",
-    "hidden": "Hidden units",
-    "init": "Initialisation",
-    "optimizer": "Optimizer",
-    "batch_size": "Batch size",
-    "steps": "Steps",
-    "lr": "Step size",
-    "reg": "lambda",
-    "seed": "Seed",
-}
-AXIS_COLUMN = {"steps": "steps_planned"}
-# Columns that hold numbers (right-aligned in LaTeX even when a table has no rows).
-NUMERIC_COLUMNS = {*(LABELS[a] for a in ("hidden", "batch_size", "steps", "lr", "reg", "seed")), "Accuracy (Val Set, %)",
-                   "Accuracy (Test Set, %)", "Train accuracy (%)", "Val accuracy (%)", "Test examples"}
+# Columns that hold numbers besides the numeric axes (right-aligned in LaTeX even when a table has no rows).
+NUMERIC_RESULT_COLUMNS = {"Accuracy (Val Set, %)", "Accuracy (Test Set, %)", "Train accuracy (%)", "Val accuracy (%)", "Test examples"}
+
+
+def numeric_columns():
+    return {*(a.label for a in AXES.values() if a.type is not str), *NUMERIC_RESULT_COLUMNS}
 
 
 def _num(v):
@@ -59,19 +51,19 @@ def _pct(v):
 
 
 def _axis_values(df, axis):
-    col = AXIS_COLUMN.get(axis, axis)
+    col = AXES[axis].column
     vals = [v for v in df[col].dropna().unique()]
     return sorted(vals, key=lambda v: (isinstance(v, str), v))
 
 
 def table1(df, axes, test=None):
-    rows = [{"Hyperparameter": LABELS.get(a, a), "Values": ", ".join(_num(v) for v in _axis_values(df, a))} for a in axes]
+    rows = [{"Hyperparameter": AXES[a].label, "Values": ", ".join(_num(v) for v in _axis_values(df, a))} for a in axes]
     rows.append({"Hyperparameter": "Models trained", "Values": str(len(df))})
     return pd.DataFrame(rows)
 
 
 def _hp_frame(rows, axes):
-    out = pd.DataFrame({LABELS.get(a, a): [_num(v) if not pd.isna(v) else "" for v in rows[AXIS_COLUMN.get(a, a)]] for a in axes})
+    out = pd.DataFrame({AXES[a].label: [_num(v) if not pd.isna(v) else "" for v in rows[AXES[a].column]] for a in axes})
     return out.reset_index(drop=True)
 
 
@@ -83,7 +75,7 @@ def table2(df, axes, test=None, k=5):
 
 
 def listing(df, axes, test=None):
-    cols = [AXIS_COLUMN.get(a, a) for a in axes]
+    cols = [AXES[a].column for a in axes]
     rows = df.sort_values(cols, kind="stable")
     out = _hp_frame(rows, axes)
     out["Train accuracy (%)"] = [_pct(v) for v in rows["train_acc"]]
@@ -333,7 +325,7 @@ def dataset_words(dataset):
     if dataset in DATASET_WORDS:
         return DATASET_WORDS[dataset]
     try:
-        from .data.sources import builtin_specs
+        from ..data.sources import builtin_specs
 
         desc = builtin_specs().get(dataset, {}).get("description")
     except Exception:  # noqa: BLE001 - a caption is never worth a failure
@@ -372,7 +364,7 @@ def write_tables(name, study, table_csv, axes, out_prefix, test_json=None, datas
     the one test.json's data file belongs to.
     """
     if name not in BUILDERS:
-        raise ValueError(f"unknown table {name!r}; tables are: {', '.join(TABLES)}")
+        raise InputError(f"unknown table {name!r}; tables are: {', '.join(TABLES)}")
     df = read_table(table_csv)
     test = json.loads(Path(test_json).read_text()) if test_json else None
     out = BUILDERS[name](df, list(axes), test=test)
@@ -382,6 +374,6 @@ def write_tables(name, study, table_csv, axes, out_prefix, test_json=None, datas
     write_text(prefix.with_suffix(".md"), f"**{study}: {CAPTIONS[name]}**\n\n" + to_markdown(out))
     dataset = dataset or _dataset_of(test)
     tex = to_latex(out, caption=tex_caption(name, out, dataset), label=f"tab:{study}-{name}", long=True if name == "listing" else None,
-                   rules_before=(len(out) - 1,) if name == "table1" else (), groups=TEX_GROUPS.get(name), numeric=NUMERIC_COLUMNS)
+                   rules_before=(len(out) - 1,) if name == "table1" else (), groups=TEX_GROUPS.get(name), numeric=numeric_columns())
     write_text(prefix.with_suffix(".tex"), tex)
     return out

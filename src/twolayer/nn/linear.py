@@ -7,74 +7,49 @@ from __future__ import annotations
 
 import numpy as np
 
-from .classifier import Classifier
+from .classifier import Classifier, make_rng, positive_sizes, resolve_dtype
 from .init import init_weights
 from .layers import affine_backward, affine_forward, softmax_loss
-from .net import make_rng, resolve_dtype
-from .regularization import l2_coefficient, l2_grad_scale, l2_penalty
+from .regularization import l2_grad_scale, l2_penalty
 
 
 class LinearSoftmax(Classifier):
     """Parameters ``W (D, C)`` and ``b (C,)``; scores ``X @ W + b``.
 
-    std: scale of the ``cs231n`` initialisation (0.01 in the case study).
+    The settings and their defaults are :class:`~twolayer.nn.net.TwoLayerNet`'s
+    (std: scale of the ``cs231n`` initialisation; the case study uses 0.01 and
+    the ``half`` L2 convention).
     """
 
+    kind = "linear"
     weight_names = ("W",)
+    SIZES = ("input_size", "output_size")
 
     def __init__(
         self,
         input_size,
         output_size,
-        std=0.01,
+        std=1e-4,
         *,
         bias=True,
         init="cs231n",
-        reg_convention="half",
+        reg_convention="full",
         dtype=np.float64,
         rng=None,
         seed=None,
     ):
-        for name, value in (("input_size", input_size), ("output_size", output_size)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        self.input_size = int(input_size)
-        self.output_size = int(output_size)
-        self.bias = bool(bias)
-        self.init = init
-        self.std = std
-        l2_coefficient(reg_convention)
-        self.reg_convention = reg_convention
+        sizes = positive_sizes(input_size=input_size, output_size=output_size)
+        self.input_size, self.output_size = sizes["input_size"], sizes["output_size"]
+        self._settle(bias=bias, init=init, std=std, reg_convention=reg_convention)
         dt = resolve_dtype(dtype)
         w = init_weights(init, make_rng(rng, seed), self.input_size, self.output_size, std=std)
         self.params = {"W": np.ascontiguousarray(w, dtype=dt)}
         if self.bias:
             self.params["b"] = np.zeros(self.output_size, dtype=dt)
 
-    @property
-    def num_classes(self):
-        return self.output_size
-
-    def describe(self):
-        return {
-            "kind": "linear",
-            "input_size": self.input_size,
-            "output_size": self.output_size,
-            "bias": self.bias,
-            "init": self.init,
-            "std": self.std,
-            "reg_convention": self.reg_convention,
-            "dtype": str(self.dtype),
-        }
-
     @classmethod
-    def from_params(cls, params, **settings):
-        w = np.asarray(params["W"])
-        settings.setdefault("bias", "b" in params)
-        settings.setdefault("dtype", w.dtype)
-        model = cls(w.shape[0], w.shape[1], **settings)
-        model.set_params(**{k: v for k, v in params.items() if k in model.params})
-        return model
+    def sizes_from_params(cls, params):
+        return np.shape(params["W"])
 
     def scores(self, X):
         out, _ = affine_forward(X, self.params["W"], self.params.get("b"))

@@ -1,7 +1,7 @@
 """One training job: a job spec and a dataset file in, a model file and a metrics record out.
 
 The job reads only the ``train`` and ``val`` splits: the test set is touched
-once per study, by :mod:`twolayer.evaluate`, for the winner alone.
+once per study, by :mod:`twolayer.study.evaluate`, for the winner alone.
 
 Seeds: the study's ``seed`` (or the ``seed`` grid axis) is the root of a
 :class:`numpy.random.SeedSequence`; its first child draws the initial
@@ -17,63 +17,50 @@ import time
 
 import numpy as np
 
-from .atomic import write_json
-from .data.store import check_provenance, load_split
-from .linear import LinearSoftmax
+from ..atomic import write_json
+from ..data.store import check_provenance, load_split
+from ..nn.classifier import resolve_dtype
+from ..nn.models import get_model
+from ..nn.train import TrainSettings, train_model
+from .axes import AXES, spec_value
 from .modelio import save_model
 from .resources import check_memory
-from .net import TwoLayerNet, resolve_dtype
-from .train import TrainSettings, train_model
 
 
 def build_model(spec, input_size, num_classes, rng):
+    """The model a job spec describes (its settings complete: the config resolved every default)."""
     m = spec["model"]
-    common = dict(
-        init=m.get("init", "cs231n"),
-        std=m.get("std", 1e-4),
-        bias=m.get("bias", True),
-        reg_convention=m.get("reg_convention", "full"),
-        dtype=resolve_dtype(m.get("dtype", "float32")),
-        rng=rng,
-    )
-    if m.get("kind", "twolayer") == "linear":
-        return LinearSoftmax(input_size, num_classes, **common)
-    return TwoLayerNet(
-        input_size,
-        m["hidden"],
-        num_classes,
-        activation=m.get("activation", "relu"),
-        activation_settings=m.get("activation_settings") or None,
-        **common,
-    )
+    cls = get_model(m["kind"])
+    sizes = {"input_size": input_size, "hidden_size": m.get("hidden"), "output_size": num_classes}
+    settings = {k: m[k] for k in cls.SETTINGS if k in m}
+    return cls(*(sizes[name] for name in cls.SIZES), dtype=resolve_dtype(m["dtype"]), rng=rng, **settings)
 
 
 def train_settings(spec, n_train):
-    """TrainSettings from the spec's ``training`` block, resolving ``"epoch"``."""
-    t = dict(spec["training"])
-    batch = t.get("batch_size")
-    full = t.get("sampling") == "full" or batch is None
-    per_epoch = 1 if full else max(n_train // batch, 1)
+    """TrainSettings from the spec's complete ``training`` block, resolving ``"epoch"``."""
+    t = spec["training"]
+    full = t["sampling"] == "full" or t["batch_size"] is None
+    per_epoch = 1 if full else max(n_train // t["batch_size"], 1)
 
     def every(v):
         return per_epoch if v == "epoch" else v
 
-    schedule = dict(t.get("schedule") or {"name": "constant"})
+    schedule = dict(t["schedule"])
     if "every" in schedule:
         schedule["every"] = every(schedule["every"])
     return TrainSettings(
-        steps=int(t["steps"]),
-        lr=float(t["lr"]),
-        reg=float(t.get("reg", 0.0)),
-        batch_size=None if full else int(batch),
-        sampling="full" if full else t.get("sampling", "with_replacement"),
+        steps=t["steps"],
+        lr=t["lr"],
+        reg=t["reg"],
+        batch_size=None if full else t["batch_size"],
+        sampling="full" if full else t["sampling"],
         schedule=schedule,
-        optimizer=dict(t.get("optimizer") or {"name": "sgd"}),
-        log_every=int(t.get("log_every", 1)),
-        eval_every=every(t.get("eval_every", "epoch")),
-        eval_train_subset=t.get("eval_train_subset", 1000),
-        keep_best=bool(t.get("keep_best", False)),
-        verbose_every=int(t.get("progress_every", 0)),
+        optimizer=dict(t["optimizer"]),
+        log_every=t["log_every"],
+        eval_every=every(t["eval_every"]),
+        eval_train_subset=t["eval_train_subset"],
+        keep_best=t["keep_best"],
+        verbose_every=t["progress_every"],
     )
 
 
@@ -82,16 +69,7 @@ def metrics_record(spec, history, model):
     return {
         "study": spec["study"],
         "point": spec["point"],
-        "model": spec["model"]["kind"],
-        "activation": spec["model"].get("activation"),
-        "hidden": spec["model"].get("hidden"),
-        "init": spec["model"].get("init"),
-        "optimizer": (spec["training"].get("optimizer") or {}).get("name", "sgd"),
-        "batch_size": spec["training"].get("batch_size"),
-        "lr": spec["training"]["lr"],
-        "reg": spec["training"].get("reg", 0.0),
-        "seed": spec["seed"],
-        "steps_planned": spec["training"]["steps"],
+        **{AXES[a].column: spec_value(spec, a) for a in AXES},
         "n_params": int(sum(p.size for p in model.params.values())),
         "status": history.status,
         "diverged_step": history.diverged_step,
@@ -110,11 +88,11 @@ def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
     """Train the grid point described by ``spec`` on ``data_path``; write the model and metrics.
 
     ``mem_mb``: the job's memory budget, checked once the data are loaded (see
-    :mod:`twolayer.resources`)."""
+    :mod:`twolayer.study.resources`)."""
     log = log if log is not None else sys.stderr
     t0 = time.perf_counter()
     attrs = check_provenance(data_path, dataset=spec["dataset"], recipe=spec["recipe"], recipe_spec=spec["recipe_spec"])
-    dtype = resolve_dtype(spec["model"].get("dtype", "float32"))
+    dtype = resolve_dtype(spec["model"]["dtype"])
     X, y = load_split(data_path, "train", dtype=dtype)
     Xv, yv = load_split(data_path, "val", dtype=dtype)
     t_load = time.perf_counter() - t0

@@ -20,8 +20,8 @@ import json
 import h5py
 import numpy as np
 
-from .atomic import atomic_path
-from .data.store import DataFileError, decode_attrs
+from ..atomic import atomic_path
+from ..data.store import DataFileError, decode_attrs
 
 FORMAT = "twolayer-model"
 
@@ -39,7 +39,7 @@ def _jsonable(v):
 
 
 def save_model(path, model, history, spec, seeds, data_file, data_fingerprint):
-    from . import __version__
+    from .. import __version__
 
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", track_order=True) as f:
@@ -89,20 +89,9 @@ class ModelFile:
 
     def build(self):
         """The classifier with these weights."""
-        from .linear import LinearSoftmax
-        from .net import TwoLayerNet
+        from ..nn.models import get_model
 
         desc = dict(self.attrs["model"])
-        kind = desc.pop("kind")
-        if kind == "linear":
-            return LinearSoftmax.from_params(
-                self.params, init=desc["init"], std=desc["std"], reg_convention=desc["reg_convention"]
-            )
-        return TwoLayerNet.from_params(
-            self.params,
-            activation=desc["activation"],
-            activation_settings=desc.get("activation_settings") or None,
-            init=desc["init"],
-            std=desc["std"],
-            reg_convention=desc["reg_convention"],
-        )
+        cls = get_model(desc.pop("kind"))
+        settings = {k: desc[k] for k in cls.SETTINGS if k in desc}
+        return cls.from_params(self.params, **settings)

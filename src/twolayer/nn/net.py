@@ -4,8 +4,8 @@
 ``train``) so notebooks port unchanged, and adds the settings the studies
 vary: activation, optional biases, named initialisation, L2 convention and
 dtype. ``loss`` is the reference implementation (built from
-:mod:`twolayer.layers`); the training loop uses the allocation-free kernels
-of :mod:`twolayer.kernels`, which the tests compare against it.
+:mod:`twolayer.nn.layers`); the training loop uses the allocation-free kernels
+of :mod:`twolayer.nn.kernels`, which the tests compare against it.
 """
 
 from __future__ import annotations
@@ -13,31 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import get_activation
-from .classifier import Classifier
+from .classifier import Classifier, make_rng, positive_sizes, resolve_dtype
 from .init import init_weights
-from .layers import activation_backward, activation_forward, affine_backward, affine_forward, softmax_loss
-from .regularization import l2_coefficient, l2_grad_scale, l2_penalty
-
-DTYPES = {"float32": np.float32, "float64": np.float64}
-
-
-def resolve_dtype(dtype):
-    """np.float32 / np.float64 from a dtype or its name; anything else is refused."""
-    if isinstance(dtype, str):
-        if dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}; valid dtypes are: float32, float64")
-        return np.dtype(DTYPES[dtype])
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
-    return dt
-
-
-def make_rng(rng=None, seed=None):
-    """A random generator from an explicit ``rng`` or ``seed`` (default seed 0, never global state)."""
-    if rng is not None:
-        return rng
-    return np.random.default_rng(0 if seed is None else seed)
+from .layers import (
+    activation_backward,
+    activation_forward,
+    affine_backward,
+    affine_forward,
+    softmax_loss,
+)
+from .regularization import l2_grad_scale, l2_penalty
 
 
 class TwoLayerNet(Classifier):
@@ -48,8 +33,8 @@ class TwoLayerNet(Classifier):
 
     input_size, hidden_size, output_size: D, H, C.
     std: scale of the ``cs231n`` initialisation (ignored by the others).
-    activation: a name from :data:`twolayer.activations.ACTIVATIONS`.
-    init: a name from :data:`twolayer.init.INITIALISERS`.
+    activation: a name from :data:`twolayer.nn.activations.ACTIVATIONS`.
+    init: a name from :data:`twolayer.nn.init.INITIALISERS`.
     reg_convention: ``"full"`` (reg*sum W^2) or ``"half"`` (0.5*reg*sum W^2).
     dtype: float64 (default, for gradient checks) or float32 (fast training).
     rng / seed: where the initial weights come from; ``RandomState(0)`` gives
@@ -72,20 +57,12 @@ class TwoLayerNet(Classifier):
         rng=None,
         seed=None,
     ):
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("output_size", output_size)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        self.input_size = int(input_size)
-        self.hidden_size = int(hidden_size)
-        self.output_size = int(output_size)
+        sizes = positive_sizes(input_size=input_size, hidden_size=hidden_size, output_size=output_size)
+        self.input_size, self.hidden_size, self.output_size = sizes.values()
         self.activation = activation
         self.activation_settings = dict(activation_settings or {})
         self.act = get_activation(activation, **self.activation_settings)
-        self.bias = bool(bias)
-        self.init = init
-        self.std = std
-        l2_coefficient(reg_convention)  # validates the name
-        self.reg_convention = reg_convention
+        self._settle(bias=bias, init=init, std=std, reg_convention=reg_convention)
         dt = resolve_dtype(dtype)
         gen = make_rng(rng, seed)
         w1 = init_weights(init, gen, self.input_size, self.hidden_size, std=std)
@@ -98,38 +75,15 @@ class TwoLayerNet(Classifier):
             self.params["b2"] = np.zeros(self.output_size, dtype=dt)
 
     # -- description -------------------------------------------------------
-    @property
-    def num_classes(self):
-        return self.output_size
-
+    kind = "twolayer"
     weight_names = ("W1", "W2")
-
-    def describe(self):
-        """The settings that rebuild this net (stored in model files)."""
-        return {
-            "kind": "twolayer",
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "output_size": self.output_size,
-            "activation": self.activation,
-            "activation_settings": self.activation_settings,
-            "bias": self.bias,
-            "init": self.init,
-            "std": self.std,
-            "reg_convention": self.reg_convention,
-            "dtype": str(self.dtype),
-        }
+    SIZES = ("input_size", "hidden_size", "output_size")
+    SETTINGS = ("activation", "activation_settings", *Classifier.SETTINGS)
 
     @classmethod
-    def from_params(cls, params, **settings):
-        """A net holding copies of the given arrays (``W1``, ``W2`` and, if present, ``b1``, ``b2``)."""
-        w1 = np.asarray(params["W1"])
-        w2 = np.asarray(params["W2"])
-        settings.setdefault("bias", "b1" in params)
-        settings.setdefault("dtype", w1.dtype)
-        net = cls(w1.shape[0], w1.shape[1], w2.shape[1], **settings)
-        net.set_params(**{k: v for k, v in params.items() if k in net.params})
-        return net
+    def sizes_from_params(cls, params):
+        (d, h), c = np.shape(params["W1"]), np.shape(params["W2"])[1]
+        return d, h, c
 
     # -- forward / backward (reference implementation) ---------------------
     def scores(self, X):
@@ -189,7 +143,7 @@ class TwoLayerNet(Classifier):
         of every epoch (``max(N / batch_size, 1)`` iterations), when the
         train and validation accuracies are recorded. Returns a dict with
         ``loss_history``, ``train_acc_history`` and ``val_acc_history``;
-        the full :class:`twolayer.train.History` is under ``"history"``.
+        the full :class:`twolayer.nn.train.History` is under ``"history"``.
         """
         from .train import TrainSettings, train_model
 
@@ -201,15 +155,9 @@ class TwoLayerNet(Classifier):
             batch_size=batch_size,
             sampling="with_replacement",
             schedule={"name": "step", "decay": learning_rate_decay, "every": steps_per_epoch},
-            optimizer={"name": "sgd"},
             eval_every=steps_per_epoch,
             log_every=1,
             verbose_every=100 if verbose else 0,
         )
         hist = train_model(self, X, y, X_val, y_val, settings, seed=seed)
-        return {
-            "loss_history": list(hist.loss),
-            "train_acc_history": list(hist.train_acc),
-            "val_acc_history": list(hist.val_acc),
-            "history": hist,
-        }
+        return {**hist.as_cs231n(), "history": hist}
