@@ -222,15 +222,17 @@ class _Training:
             self.loss_vals.extend((data_loss[:done] + penalty[:done]).tolist())
             self.lr_vals.extend(lrs[:done].tolist())
             return
+        pending_loss, pending_count = self.pending_loss, self.pending_count
         for j in range(done):
-            self.pending_loss += data_loss[j]
-            self.pending_count += 1
+            pending_loss += data_loss[j]
+            pending_count += 1
             step = t + j + 1
             if step % log_every == 0:
                 self.loss_steps.append(step)
-                self.loss_vals.append(self.pending_loss / self.pending_count + penalty[j])
+                self.loss_vals.append(pending_loss / pending_count + penalty[j])
                 self.lr_vals.append(lrs[j])
-                self.pending_loss, self.pending_count = 0.0, 0
+                pending_loss, pending_count = 0.0, 0
+        self.pending_loss, self.pending_count = pending_loss, pending_count
 
     # -- evaluation and progress ----------------------------------------------------------
     def _evaluate(self, at_step, final):
