@@ -24,7 +24,12 @@ from twolayer.nn.regularization import L2_CONVENTIONS
 from twolayer.nn.sampling import SAMPLERS
 from twolayer.nn.schedules import SCHEDULES
 from twolayer.study import axes as axes_mod
-from twolayer.study.config import MODEL_DEFAULTS, TRAINING_DEFAULTS, load_schema, validate
+from twolayer.study.config import (
+    MODEL_DEFAULTS,
+    TRAINING_DEFAULTS,
+    load_schema,
+    validate,
+)
 from twolayer.study.figures import labels
 
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
