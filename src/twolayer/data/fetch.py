@@ -147,9 +147,9 @@ def _accept(tmp, dest, remote, label):
 def fetch_file(source, remote, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=DOWNLOAD_DEFAULTS["timeout"], retries=DOWNLOAD_DEFAULTS["retries"], backoff=DOWNLOAD_DEFAULTS["backoff"], log=None, previous=None):
     """Put a verified copy of ``remote`` at ``dest_dir/<name>``; return its provenance dict.
 
-    ``previous``: this file's record in the existing ``provenance.json``, if any. When the
-    file is already there and still verifies, its original origin and verification are
-    kept (with ``rechecked`` added), so re-running a fetch never loses where the data came from.
+    ``previous``: this file's record from an earlier fetch, if any. When the file is
+    already there and still verifies, that record is kept as it is (origin and
+    verification), so re-running a fetch never loses where the data came from.
 
     Raises :class:`FetchError` (with every attempt and its reason) if no
     location provides one.
@@ -166,8 +166,8 @@ def fetch_file(source, remote, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeou
         try:
             verified = verify_file(dest, remote)
             now = {"file": remote.name, **verified.describe()}
-            if previous and all(previous.get(k) == v for k, v in now.items() if k != "how"):
-                return {**previous, "rechecked": verified.how}
+            if previous and previous.get("origin") and all(previous.get(k) == v for k, v in now.items() if k != "how"):
+                return previous  # checked again, and still the file that came from there
             return {**now, "origin": "already present"}
         except VerificationError as exc:
             dest.unlink()
@@ -226,12 +226,19 @@ def fetch_dataset(source, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=DOW
     """Fetch every file of ``source`` into ``dest_dir``; write and return ``provenance.json``.
 
     All files are attempted; if any fails, one :class:`FetchError` lists them all.
+
+    Where each file came from is also kept in ``dest_dir/.origins.json``, which the
+    workflow does not declare as an output, so a rerun of the fetch (which Snakemake
+    starts by deleting ``provenance.json``) still knows it. A ``provenance.json`` whose
+    content would not change is left as it is, so that re-checking the files makes
+    nothing downstream out of date.
     """
     if not get_format(source.format).downloaded:
         raise InputError(f"dataset {source.name!r} is generated, there is nothing to fetch")
     log = log if log is not None else sys.stderr
     print(f"fetching {source.name} into {dest_dir}", file=log, flush=True)
-    earlier = _previous_records(Path(dest_dir) / "provenance.json")
+    dest_dir = Path(dest_dir)
+    earlier = {**_previous_records(dest_dir / ORIGINS), **_previous_records(dest_dir / "provenance.json")}
     records, failures = {}, []
     for remote in source.files:
         try:
@@ -243,14 +250,24 @@ def fetch_dataset(source, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=DOW
     if failures:
         raise FetchError("\n".join(failures))
     prov = {"dataset": source.name, "files": records}
-    write_json(Path(dest_dir) / "provenance.json", prov)
+    for name in (ORIGINS, "provenance.json"):
+        if _read_json(dest_dir / name) != prov:
+            write_json(dest_dir / name, prov)
     return prov
 
 
-def _previous_records(path):
-    """The per-file records of an existing ``provenance.json`` ({} if none or unreadable)."""
+ORIGINS = ".origins.json"
+
+
+def _read_json(path):
     try:
-        files = json.loads(Path(path).read_text()).get("files")
-    except (OSError, ValueError, AttributeError):
-        return {}
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _previous_records(path):
+    """The per-file records of an existing provenance file ({} if none or unreadable)."""
+    data = _read_json(path)
+    files = data.get("files") if isinstance(data, dict) else None
     return files if isinstance(files, dict) else {}
