@@ -81,10 +81,9 @@ def cmd_check_config(args):
 
 
 def cmd_train(args):
+    # the runner imports NumPy & co. before the memory budget applies
     from .study.resources import apply_limits
-    from .study.runner import (
-        run_job,  # imports NumPy & co. before the memory cap applies
-    )
+    from .study.runner import run_job
 
     spec = _json_arg(args.spec, "spec")
     apply_limits(args.mem_mb, args.runtime_min)

@@ -72,7 +72,8 @@ class Board:
 
     def best(self, study):
         scored = [(acc, p) for p, acc in self.done.get(study, {}).items() if acc is not None]
-        return max(scored, key=lambda t: (t[0], [-ord(c) for c in t[1]])) if scored else None
+        # the highest accuracy; among equals, the alphabetically first point
+        return min(scored, key=lambda t: (-t[0], t[1])) if scored else None
 
     def seconds_left(self):
         if self.to_train is None or self.first_start is None or self.trained == 0:
