@@ -34,6 +34,9 @@ def test_default_and_demo_configs_are_valid():
     plan = load(REPO / "config" / "config.yaml", SCHEMA)
     assert {n: len(s.points) for n, s in plan.studies.items()} == {
         "mnist_paper": 336,
+        "mnist_bias": 1,  # the report's section 5
+        "cifar10_default": 2,  # 000_'s default run (reg 0.25) and 001_'s (reg 0.5)
+        "cifar10_001": 6,  # 001_'s grid: 2 step sizes x 3 strengths
         "cifar10_cs231n": 27,
         "fashion_mnist": 336,
         "spiral": 10,

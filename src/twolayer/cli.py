@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from .errors import UserError
 
@@ -109,7 +110,17 @@ def cmd_evaluate(args):
 def cmd_figure(args):
     from .study.figures import draw
 
-    draw(args.name, args.out, study=args.study, table=args.table, winner=args.winner, test=args.test, data=args.data)
+    draw(args.name, args.out, study=args.study, table=args.table, winner=args.winner, test=args.test, data=args.data,
+         trace=args.trace)
+
+
+def cmd_trace(args):
+    from .study.trace import trace_winner
+
+    r = trace_winner(args.winner, args.data, args.out)
+    if r is not None:
+        print(f"trace: {len(r['step'])} points; training {r['train_seconds']:.1f} s, whole-set evaluations "
+              f"{r['full_eval_seconds']:.1f} s; max |weight - winner's| = {r['max_weight_diff']:.3g}", file=sys.stderr)
 
 
 def cmd_table(args):
@@ -131,6 +142,16 @@ def cmd_html(args):
         if spec is None:
             raise SystemExit("error: 'twolayer html summary' needs --spec")
         write_summary(spec, args.out, front=args.front, config=_json_arg(args.config_json, "config-json"), config_out=args.config_out)
+
+
+def cmd_scorecard(args):
+    from .study.report_html import write_scorecard_page
+    from .study.scorecard import summary_line, write_scorecard
+
+    run = _json_arg(args.run, "run")
+    rows = write_scorecard(args.published, run, args.out_dir, schema_path=args.schema)
+    write_scorecard_page(rows, Path(args.out_dir) / "scorecard.html")
+    print(f"scorecard: {summary_line(rows)}; written to {args.out_dir}/scorecard.{{csv,md,tex,html}}", file=sys.stderr)
 
 
 def build_parser():
@@ -193,9 +214,15 @@ def build_parser():
     fg.add_argument("name")
     fg.add_argument("--study", required=True)
     fg.add_argument("--out", required=True)
-    for opt in ("table", "winner", "test", "data"):
+    for opt in ("table", "winner", "test", "data", "trace"):
         fg.add_argument(f"--{opt}")
     fg.set_defaults(func=cmd_figure)
+
+    tr = sub.add_parser("trace", help="replay the winner's training, watched on the whole sets (the report's Fig. 2)")
+    tr.add_argument("--winner", required=True, help="winner.json")
+    tr.add_argument("--data", required=True, help="the study's HDF5 data file")
+    tr.add_argument("--out", required=True, help="the trace to write (HDF5)")
+    tr.set_defaults(func=cmd_trace)
 
     tb = sub.add_parser("table", help="write one paper table of a study as CSV, Markdown and LaTeX")
     tb.add_argument("name")
@@ -218,6 +245,13 @@ def build_parser():
     h.add_argument("--config-json", help="summary: the config of the run, shown on the page")
     h.add_argument("--config-out", help="summary: also write that config as YAML (read by 'snakemake --report')")
     h.set_defaults(func=cmd_html)
+
+    sc = sub.add_parser("scorecard", help="every published number beside this run's reproduction")
+    sc.add_argument("--published", default="config/published.yaml", help="the published numbers (YAML)")
+    sc.add_argument("--run", required=True, help="what ran: studies and their result files, as JSON (the workflow builds it)")
+    sc.add_argument("--out-dir", default="results", help="where scorecard.{csv,md,tex,html} go")
+    sc.add_argument("--schema", default=None, help="the schema of the published numbers (default: the repository's)")
+    sc.set_defaults(func=cmd_scorecard)
     return p
 
 

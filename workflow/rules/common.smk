@@ -8,9 +8,11 @@ from snakemake.exceptions import WorkflowError
 
 from twolayer.data.formats import FORMATS
 from twolayer.study.board import register as register_board
+from twolayer.errors import UserError
 from twolayer.study.config import ConfigError, validate
 from twolayer.study.figures import NEEDS, figure_digest, figure_names
 from twolayer.study.provenance import step_digest
+from twolayer.study.scorecard import load_published
 from twolayer.study.tables import TABLES
 
 try:
@@ -18,10 +20,20 @@ try:
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
+# The published numbers the scorecard compares this run with (workflow/rules/scorecard.smk).
+PUBLISHED = "config/published.yaml"
+try:
+    PUBLISHED_NUMBERS = load_published(PUBLISHED, Path(workflow.basedir) / "workflow" / "schemas" / "published.schema.yaml")
+except UserError as exc:
+    raise WorkflowError(str(exc)) from None
+
 # per-study progress lines on the console (the logger plugin of profiles/default reads it)
 register_board(PLAN)
 
-CODE = {step: step_digest(step) for step in ("prepare", "train", "aggregate", "evaluate", "tables", "html")}
+CODE = {
+    step: step_digest(step)
+    for step in ("prepare", "train", "aggregate", "evaluate", "tables", "html", "scorecard", "trace")
+}
 
 
 wildcard_constraints:
@@ -52,7 +64,7 @@ def all_targets():
         out += expand("results/{study}/figures/{figure}.png", study=name, figure=figure_names(shape))
         out += expand("results/{study}/tables/{table}.{ext}", study=name, table=TABLES, ext=("csv", "html"))
         out += [f"results/{name}/test.json", f"results/{name}/table.html"]
-    out.append(SUMMARY)
+    out += [SUMMARY, *SCORECARD.values()]
     return out
 
 
@@ -61,12 +73,13 @@ def all_targets():
 # every table also gets an HTML page, and the report opens on a summary of every study.
 
 SUMMARY = "results/summary.html"
+SCORECARD = {ext: f"results/scorecard.{ext}" for ext in ("csv", "md", "tex", "html")}
 SUMMARY_FRONT = "results/summary_front.html"  # included by workflow/report/workflow.rst
 # The report's menu lists categories alphabetically (JavaScript localeCompare): a leading
 # symbol sorts before any study name (which starts with a letter or a digit).
 SUMMARY_CATEGORY = "\u2605 Summary"
 # The figures the summary shows, when the study has them (the report has every figure).
-SUMMARY_FIGURES = ("curves", "heatmap", "confusion", "boundaries", "templates", "w1")
+SUMMARY_FIGURES = ("curves", "curves_report", "heatmap", "confusion", "boundaries", "templates", "w1")
 
 
 def summary_spec():
@@ -89,11 +102,44 @@ def summary_spec():
                 "figures": [[f, f"results/{name}/figures/{f}.png"] for f in SUMMARY_FIGURES if f in names],
             }
         )
-    return {"studies": studies}
+    return {"studies": studies, "scorecard": SCORECARD["csv"]}
+
+
+def scorecard_run():
+    """What `twolayer scorecard --run` reads: the studies of this run that published numbers name
+    (their data and result files), and how to obtain the datasets of the others."""
+    studies = {}
+    for name in sorted(set(PUBLISHED_NUMBERS["studies"]) & set(PLAN.studies)):
+        st = PLAN.study(name)
+        studies[name] = {
+            "dataset": st.dataset,
+            "recipe": st.recipe,
+            "published_data": PLAN.is_builtin(st.dataset, st.recipe),
+            "table": f"results/{name}/table.csv",
+            "winner": f"results/{name}/winner.json",
+            "test": f"results/{name}/test.json",
+        }
+    datasets = {}
+    for ds in sorted({p["dataset"] for p in PUBLISHED_NUMBERS["studies"].values()}):
+        if ds in PLAN.sources:
+            src = PLAN.sources[ds]
+            datasets[ds] = {
+                "downloaded": FORMATS[src.format].downloaded,
+                "files": [f.name for f in src.files],
+                "dirname": (src.dirnames or (ds,))[0],
+            }
+    return {"studies": studies, "datasets": datasets}
+
+
+def scorecard_inputs(wildcards):
+    files = [PUBLISHED]
+    for st in scorecard_run()["studies"].values():
+        files += [st["table"], st["winner"], st["test"]]
+    return files
 
 
 def summary_inputs(wildcards):
-    files = []
+    files = [SCORECARD["csv"]]
     for st in summary_spec()["studies"]:
         files += [st["winner"], st["test"], st["table"], st["top"], *(path for _, path in st["figures"])]
     return files
@@ -114,6 +160,7 @@ def figure_inputs(wildcards):
         "winner": f"results/{wildcards.study}/winner.json",
         "test": f"results/{wildcards.study}/test.json",
         "data": study.data_file,
+        "trace": f"results/{wildcards.study}/trace.h5",
     }
     return {k: files[k] for k in NEEDS[wildcards.figure]}
 

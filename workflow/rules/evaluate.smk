@@ -14,3 +14,21 @@ rule evaluate:
     threads: 1
     shell:
         "twolayer --threads {threads} evaluate --winner {input.winner} --data {input.data} --out {output} > {log} 2>&1"
+
+
+# The report's Fig. 2 (figure curves_report): the winner's training replayed from its recorded
+# seeds (bit-identical: same single BLAS thread as rule train) and watched on the whole training
+# and validation sets at 51 points. Once per study, not per grid point: see twolayer.study.trace.
+rule trace:
+    input:
+        winner="results/{study}/winner.json",
+        data=data_file,
+    output:
+        "results/{study}/trace.h5",
+    params:
+        code=CODE["trace"],
+    log:
+        "results/{study}/logs/trace.log",
+    threads: 1
+    shell:
+        "twolayer --threads {threads} trace --winner {input.winner} --data {input.data} --out {output} > {log} 2>&1"

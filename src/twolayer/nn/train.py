@@ -36,6 +36,16 @@ from .schedules import describe as describe_schedule
 from .schedules import make_schedule
 
 MAX_BLOCK = 16_384  # steps per kernel call between bookkeeping
+# Every run also ends a block at each multiple of steps // (WATCH_POINTS - 1): the points where a
+# ``monitor`` looks (twolayer.study.trace replays a winner and watches it there). Block ends are
+# where the batch-1 kernel settles its delayed updates, so a run with a monitor and one without
+# have the same block ends and give bit-identical weights.
+WATCH_POINTS = 51
+
+
+def watch_every(steps):
+    """The steps between two points a ``monitor`` sees (51 points: 0, steps/50, ..., steps)."""
+    return max(int(steps) // (WATCH_POINTS - 1), 1)
 
 
 @dataclass(frozen=True)
@@ -113,16 +123,19 @@ class History:
         }
 
 
-def train_model(model, X, y, X_val, y_val, settings, seed=0, log=None):
+def train_model(model, X, y, X_val, y_val, settings, seed=0, log=None, monitor=None):
     """Train ``model`` in place on (X, y), validating on (X_val, y_val); return a :class:`History`.
 
     X: (N, D) in the model's dtype (other dtypes are refused, never silently
     converted); y: (N,) integer labels. ``seed`` (an int or a
     :class:`numpy.random.SeedSequence`) drives sampling and the subset
     used for interim train accuracy. ``log``: a text stream for progress
-    lines (default ``sys.stderr`` when ``settings.verbose_every``).
+    lines (default ``sys.stderr`` when ``settings.verbose_every``). ``monitor(step, model)``:
+    called at every multiple of :func:`watch_every` and after the last step, with the
+    weights after ``step`` updates (before any evaluation there); it must not change the
+    model, and it does not change the training (the weights are bit-identical without it).
     """
-    return _Training(model, X, y, X_val, y_val, settings, seed, log).run()
+    return _Training(model, X, y, X_val, y_val, settings, seed, log, monitor).run()
 
 
 class _Training:
@@ -131,8 +144,9 @@ class _Training:
     the evaluations (:meth:`run`, :meth:`_record_losses`); evaluations and progress
     lines (:meth:`_evaluate`, :meth:`_report`); the history (:meth:`_history`)."""
 
-    def __init__(self, model, X, y, X_val, y_val, settings, seed, log):
+    def __init__(self, model, X, y, X_val, y_val, settings, seed, log, monitor=None):
         settings.validate()
+        self.monitor = monitor
         self.t_start = time.perf_counter()
         dt = model.dtype
         for name, arr in (("X", X), ("X_val", X_val)):
@@ -180,10 +194,11 @@ class _Training:
     # -- the step loop ------------------------------------------------------------------
     def run(self):
         steps, eval_every, verbose = self.steps, self.eval_every, self.verbose
+        watch = watch_every(steps)
         while self.t < steps:
             t = self.t
             next_eval = (t // eval_every + 1) * eval_every
-            stop = min(steps, next_eval, t + MAX_BLOCK)
+            stop = min(steps, next_eval, t + MAX_BLOCK, (t // watch + 1) * watch)
             if verbose:
                 stop = min(stop, (t // verbose + 1) * verbose)
             nblk = stop - t
@@ -200,6 +215,8 @@ class _Training:
             if done < nblk:
                 self.status, self.diverged_step = "diverged", self.t + 1
                 break
+            if self.monitor is not None and (self.t % watch == 0 or self.t == steps):
+                self.monitor(self.t, self.model)
             if self.t % eval_every == 0 or self.t == steps:
                 if not self.model.params_finite():
                     self.status, self.diverged_step = "diverged", self.t

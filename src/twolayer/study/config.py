@@ -384,6 +384,14 @@ class Plan:
     def recipe(self, name):
         return copy.deepcopy(self.recipes[name])
 
+    def is_builtin(self, dataset, recipe):
+        """Whether ``dataset`` and ``recipe`` are the built-in definitions (not redefined by the config)."""
+        from ..data.preprocess import BUILTIN_RECIPES
+        from ..data.sources import builtin_specs
+
+        return (builtin_specs().get(dataset) == self.source_specs.get(dataset)
+                and BUILTIN_RECIPES.get(recipe) == self.recipes.get(recipe))
+
     def source_json(self, dataset):
         return json.dumps(self.source_specs[dataset], sort_keys=True)
 

@@ -109,6 +109,8 @@ STEPS = {
     "evaluate": ("twolayer.study.evaluate",),
     "tables": ("twolayer.study.tables",),
     "html": ("twolayer.study.report_html",),
+    "scorecard": ("twolayer.study.scorecard",),
+    "trace": ("twolayer.study.trace",),
 }
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..errors import InputError
+from .scorecard import HEADER, display_rows, read_scorecard, summary_line
 
 CSS = """
 :root { color-scheme: light; }
@@ -56,6 +57,10 @@ tbody tr.winner td { background: #ecfdf5; font-weight: 600; }
 td.num, th.num { text-align: right; }
 td.wrap { white-space: normal; min-width: 16em; }
 tr.diverged td { color: #b91c1c; }
+td.status { white-space: normal; min-width: 14em; }
+td.status.ok strong { color: #047857; }
+td.status.bad strong { color: #b91c1c; }
+td.status.muted strong { color: #64748b; }
 table.wide td:first-child, table.wide th:first-child { position: sticky; left: 0; z-index: 1; background: #fff;
   border-right: 1px solid #e2e8f0; }
 table.wide thead th:first-child { z-index: 2; background: #f1f5f9; }
@@ -87,6 +92,9 @@ FIGURE_TITLES = {
     "w1": "First-layer weights of the winner",
     "w1_pca": "First-layer weights of the winner, PCA to 10 components",
     "w2": "Second-layer weights of the winner",
+    "curves_report": "The report's Fig. 2: the winner on the whole training and validation sets, 51 points",
+    "w1_pca_report": "The report's Fig. 3: PCA(10).fit_transform(W1), pixels as samples",
+    "w2_report": "The report's Fig. 4: each column of W2 as a 16x17 image",
 }
 
 
@@ -367,9 +375,10 @@ def _study_section(r):
     return "\n".join(out)
 
 
-def summary_page(recs, config_yaml=None):
+def summary_page(recs, config_yaml=None, scorecard=None):
     body = [
         "<h1>Summary of every study</h1>",
+        *([f'<section id="scorecard">{scorecard_html(scorecard, fragment=True)}</section>'] if scorecard else []),
         '<p class="muted">For each study: the winner (the best validation accuracy among the models that did not '
         "diverge; ties go to fewer parameters, then to the point name), its accuracy on the validation set and, "
         "measured once, on the test set.</p>",
@@ -389,7 +398,7 @@ def _js_link(text, code):
     return f'<a href="{esc("javascript:" + code.replace("%", "%25"))}">{esc(text)}</a>'
 
 
-def front_fragment(recs, summary_path):
+def front_fragment(recs, summary_path, scorecard=None):
     """HTML for the report's front page (included by workflow/report/workflow.rst).
 
     The page it lands in is Snakemake's report app: the links call its ``app`` with the
@@ -403,9 +412,13 @@ def front_fragment(recs, summary_path):
             f"<tr><td>{_js_link(r['name'], f'app.showCategory({cat})')}</td><td>{esc(_winner_text(r, size=False))}</td>"
             f"<td>{esc(pct(r['val']) if r['point'] else '')}</td><td>{esc(pct(r['test']) if r['point'] else '')}</td></tr>"
         )
+    card = ""
+    if scorecard:
+        card = _front_scorecard(scorecard)
     return (
         '<div class="twolayer-summary">\n'
-        "<p><strong>Results.</strong> The winner of every study (the best validation accuracy among the models "
+        + card
+        + "<p><strong>Results.</strong> The winner of every study (the best validation accuracy among the models "
         "that did not diverge) and its accuracy, in %, on the validation set and, measured once, on the test set:</p>\n"
         "<table>\n<thead><tr><th>Study</th><th>Winner</th><th style=\"white-space: nowrap\">Val %</th>"
         "<th style=\"white-space: nowrap\">Test %</th></tr></thead>\n<tbody>\n"
@@ -431,9 +444,56 @@ def write_summary(spec, out, front=None, config=None, config_out=None):
         import yaml
 
         config_yaml = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
-    write_text(out, summary_page(recs, config_yaml))
+    scorecard = read_scorecard(spec["scorecard"]) if spec.get("scorecard") else None
+    write_text(out, summary_page(recs, config_yaml, scorecard))
     if front is not None:
-        write_text(front, front_fragment(recs, str(out)))
+        write_text(front, front_fragment(recs, str(out), scorecard))
     if config_out is not None and config_yaml is not None:
         write_text(config_out, config_yaml)
     return recs
+
+
+# -- the scorecard (twolayer.study.scorecard) ---------------------------------------------------------
+def scorecard_html(rows, *, fragment=False):
+    """The scorecard as an HTML table (``fragment``: for the summary and the front page), or a page."""
+    cls = {"reproduced": "ok", "differs": "bad", "not compared": "muted", "not run": "muted"}
+    trs = []
+    for r, cells in zip(rows, display_rows(rows)):
+        tds = "".join(
+            f'<td class="{"num" if i in (2, 3, 4, 5) and r["unit"] != "point" else "wrap"}">{esc(c)}</td>'
+            for i, c in enumerate(cells[:-1])
+        )
+        status = f'<td class="status {cls[r["status"]]}"><strong>{esc(r["status"])}</strong>'
+        status += f"<br><span class=\"muted\">{esc(r['reason'])}</span></td>" if r["reason"] else "</td>"
+        trs.append(f"<tr>{tds}{status}</tr>")
+    num = ' class="num"'
+    head = "".join(f'<th scope="col"{num if i in (2, 3, 4, 5) else ""}>{esc(h)}</th>' for i, h in enumerate(HEADER))
+    table = (f'<div class="scroll"><table class="scorecard">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+             + "\n".join(trs) + "\n</tbody>\n</table></div>")
+    intro = (f"<p><strong>Scorecard.</strong> Every number the source documents publish, beside this run's "
+             f"reproduction: {esc(summary_line(rows))}. Differences are reproduced − published; a number is "
+             "reproduced when the difference is within the tolerance (why: <code>config/published.yaml</code>).</p>")
+    if fragment:
+        return intro + "\n" + table
+    return page("Scorecard: the sources' numbers, reproduced", "<h1>Scorecard</h1>\n" + intro + "\n" + table)
+
+
+def write_scorecard_page(rows, out):
+    write_text(out, scorecard_html(rows))
+
+
+def _front_scorecard(rows):
+    """The scorecard on the report's front page: a plain table (the front page has Snakemake's styles)."""
+    trs = []
+    for r, cells in zip(rows, display_rows(rows)):
+        color = {"reproduced": "#047857", "differs": "#b91c1c"}.get(r["status"], "#64748b")
+        tds = "".join(f"<td>{esc(c)}</td>" for c in cells[:-1])
+        why = f"<br><small>{esc(r['reason'])}</small>" if r["reason"] else ""
+        trs.append(f'<tr>{tds}<td><strong style="color: {color}">{esc(r["status"])}</strong>{why}</td></tr>')
+    head = "".join(f"<th>{esc(h)}</th>" for h in HEADER)
+    return (
+        f"<p><strong>Scorecard.</strong> Every number the source documents publish, beside this run's reproduction "
+        f"({esc(summary_line(rows))}; differences are reproduced − published; tolerances and their reasons are in "
+        "<code>config/published.yaml</code>):</p>\n"
+        f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(trs) + "\n</tbody>\n</table>\n"
+    )

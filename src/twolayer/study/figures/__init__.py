@@ -6,7 +6,9 @@ every study has the winner's training ``curves``, the validation-accuracy
 the data; 28x28 grayscale data add the report's weight figures (``w1_pca``:
 PCA of W1 to 10 components, ``w2``, ``templates``: the class templates
 W1 W2); colour images add ``w1`` (every hidden unit as an image, CS231n);
-2-D data (the spiral) add ``boundaries`` (linear vs two-layer).
+2-D data (the spiral) add ``boundaries`` (linear vs two-layer). Grayscale data also get
+the report's figures as the report drew them (:mod:`.report_figs`): ``curves_report``,
+``w1_pca_report`` and ``w2_report``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ def figure_names(image_shape):
     if len(shape) == 3:
         return (*COMMON, "w1")
     if len(shape) == 2:
-        return (*COMMON, "w1_pca", "w2", "templates")
+        return (*COMMON, "w1_pca", "w2", "templates", "curves_report", "w1_pca_report", "w2_report")
     return (*COMMON, "boundaries")
 
 
@@ -36,6 +38,9 @@ NEEDS = {
     "w2": ("winner", "data"),
     "templates": ("winner", "data"),
     "boundaries": ("table", "data"),
+    "curves_report": ("trace", "winner"),
+    "w1_pca_report": ("winner", "data"),
+    "w2_report": ("winner", "data"),
 }
 
 
@@ -51,6 +56,9 @@ DRAWERS = {
     "w1_pca": ("twolayer.study.figures.weights", "draw_w1_pca"),
     "w2": ("twolayer.study.figures.weights", "draw_w2"),
     "templates": ("twolayer.study.figures.weights", "draw_templates"),
+    "curves_report": ("twolayer.study.figures.report_figs", "draw_curves_report"),
+    "w1_pca_report": ("twolayer.study.figures.report_figs", "draw_w1_pca_report"),
+    "w2_report": ("twolayer.study.figures.report_figs", "draw_w2_report"),
 }
 
 
@@ -61,7 +69,7 @@ def figure_digest(name):
     return code_digest(DRAWERS[name][0], "twolayer.study.figures.style", "twolayer.atomic")
 
 
-def draw(name, out, *, study, table=None, winner=None, test=None, data=None):
+def draw(name, out, *, study, table=None, winner=None, test=None, data=None, trace=None):
     """Draw figure ``name`` of ``study`` into ``out`` (PNG) from the given files."""
     import importlib
 
@@ -72,7 +80,7 @@ def draw(name, out, *, study, table=None, winner=None, test=None, data=None):
 
     module, func = DRAWERS[name]
     fn = getattr(importlib.import_module(module), func)
-    inputs = {"table": table, "winner": winner, "test": test, "data": data}
+    inputs = {"table": table, "winner": winner, "test": test, "data": data, "trace": trace}
     missing = [k for k in NEEDS[name] if inputs[k] is None]
     if missing:
         raise InputError(f"figure {name!r} needs --{' --'.join(missing)}")

@@ -14,7 +14,7 @@ def to_images(X, data):
     norm = attrs.get("normalisation") or {}
     kind = norm.get("kind")
     X = np.asarray(X, dtype=np.float64)
-    if kind == "standardise":
+    if kind in ("standardise", "standardise_train"):
         pix = (X * norm["std_scalar"] + norm["mean_scalar"]) * 255.0
     elif kind == "mean_image":
         pix = X + pre["mean"]
