@@ -102,7 +102,7 @@ def summary_spec():
                 "figures": [[f, f"results/{name}/figures/{f}.png"] for f in SUMMARY_FIGURES if f in names],
             }
         )
-    return {"studies": studies, "scorecard": SCORECARD["csv"]}
+    return {"studies": studies, "scorecard": SCORECARD["csv"], "scorecard_page": SCORECARD["html"]}
 
 
 def scorecard_run():
@@ -139,7 +139,7 @@ def scorecard_inputs(wildcards):
 
 
 def summary_inputs(wildcards):
-    files = [SCORECARD["csv"]]
+    files = [SCORECARD["csv"], SCORECARD["html"]]
     for st in summary_spec()["studies"]:
         files += [st["winner"], st["test"], st["table"], st["top"], *(path for _, path in st["figures"])]
     return files

@@ -398,7 +398,7 @@ def _js_link(text, code):
     return f'<a href="{esc("javascript:" + code.replace("%", "%25"))}">{esc(text)}</a>'
 
 
-def front_fragment(recs, summary_path, scorecard=None):
+def front_fragment(recs, summary_path, scorecard=None, scorecard_path="results/scorecard.html"):
     """HTML for the report's front page (included by workflow/report/workflow.rst).
 
     The page it lands in is Snakemake's report app: the links call its ``app`` with the
@@ -414,7 +414,7 @@ def front_fragment(recs, summary_path, scorecard=None):
         )
     card = ""
     if scorecard:
-        card = _front_scorecard(scorecard)
+        card = _front_scorecard(scorecard, scorecard_path)
     return (
         '<div class="twolayer-summary">\n'
         + card
@@ -447,7 +447,7 @@ def write_summary(spec, out, front=None, config=None, config_out=None):
     scorecard = read_scorecard(spec["scorecard"]) if spec.get("scorecard") else None
     write_text(out, summary_page(recs, config_yaml, scorecard))
     if front is not None:
-        write_text(front, front_fragment(recs, str(out), scorecard))
+        write_text(front, front_fragment(recs, str(out), scorecard, spec.get("scorecard_page", "results/scorecard.html")))
     if config_out is not None and config_yaml is not None:
         write_text(config_out, config_yaml)
     return recs
@@ -458,18 +458,18 @@ def scorecard_html(rows, *, fragment=False):
     """The scorecard as an HTML table (``fragment``: for the summary and the front page), or a page."""
     cls = {"reproduced": "ok", "differs": "bad", "not compared": "muted", "not run": "muted"}
     trs = []
-    for r, cells in zip(rows, display_rows(rows)):
+    table_cells, notes = display_rows(rows)
+    for r, cells in zip(rows, table_cells):
         tds = "".join(
             f'<td class="{"num" if i in (2, 3, 4, 5) and r["unit"] != "point" else "wrap"}">{esc(c)}</td>'
             for i, c in enumerate(cells[:-1])
         )
-        status = f'<td class="status {cls[r["status"]]}"><strong>{esc(r["status"])}</strong>'
-        status += f"<br><span class=\"muted\">{esc(r['reason'])}</span></td>" if r["reason"] else "</td>"
-        trs.append(f"<tr>{tds}{status}</tr>")
+        mark = cells[-1][len(r["status"]):]
+        trs.append(f'<tr>{tds}<td class="status {cls[r["status"]]}"><strong>{esc(r["status"])}</strong>{esc(mark)}</td></tr>')
     num = ' class="num"'
     head = "".join(f'<th scope="col"{num if i in (2, 3, 4, 5) else ""}>{esc(h)}</th>' for i, h in enumerate(HEADER))
     table = (f'<div class="scroll"><table class="scorecard">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
-             + "\n".join(trs) + "\n</tbody>\n</table></div>")
+             + "\n".join(trs) + "\n</tbody>\n</table></div>" + _notes_html(notes))
     intro = (f"<p><strong>Scorecard.</strong> Every number the source documents publish, beside this run's "
              f"reproduction: {esc(summary_line(rows))}. Differences are reproduced − published; a number is "
              "reproduced when the difference is within the tolerance (why: <code>config/published.yaml</code>).</p>")
@@ -482,18 +482,42 @@ def write_scorecard_page(rows, out):
     write_text(out, scorecard_html(rows))
 
 
-def _front_scorecard(rows):
-    """The scorecard on the report's front page: a plain table (the front page has Snakemake's styles)."""
+def _front_scorecard(rows, scorecard_path="results/scorecard.html"):
+    """The scorecard on the report's front page (Snakemake's styles, a narrow column): the
+    numbers this run compared, in a table; those it did not run, one line per reason; and a
+    link to the whole scorecard (every row, with difference and tolerance)."""
+    compared = [r for r in rows if r["status"] != "not run"]
+    cells, _ = display_rows(compared)
     trs = []
-    for r, cells in zip(rows, display_rows(rows)):
+    for r, c in zip(compared, cells):
         color = {"reproduced": "#047857", "differs": "#b91c1c"}.get(r["status"], "#64748b")
-        tds = "".join(f"<td>{esc(c)}</td>" for c in cells[:-1])
-        why = f"<br><small>{esc(r['reason'])}</small>" if r["reason"] else ""
-        trs.append(f'<tr>{tds}<td><strong style="color: {color}">{esc(r["status"])}</strong>{why}</td></tr>')
-    head = "".join(f"<th>{esc(h)}</th>" for h in HEADER)
-    return (
-        f"<p><strong>Scorecard.</strong> Every number the source documents publish, beside this run's reproduction "
-        f"({esc(summary_line(rows))}; differences are reproduced − published; tolerances and their reasons are in "
-        "<code>config/published.yaml</code>):</p>\n"
-        f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(trs) + "\n</tbody>\n</table>\n"
+        trs.append(f"<tr><td>{esc(c[1])}</td><td>{esc(c[2])}</td><td>{esc(c[3])}</td><td>{esc(c[4])}</td>"
+                   f"<td>{esc(c[5])}</td><td><strong style=\"color: {color}\">{esc(r['status'])}</strong></td></tr>")
+    waiting = {}
+    for r in rows:
+        if r["status"] == "not run":
+            waiting.setdefault(r["reason"], {}).setdefault(r["study"], 0)
+            waiting[r["reason"]][r["study"]] += 1
+    lines = "".join(
+        "<li>" + esc(", ".join(f"{st} ({n})" for st, n in studies.items())) + f": {esc(reason)}</li>"
+        for reason, studies in waiting.items()
     )
+    p = json.dumps(str(scorecard_path))
+    link = _js_link("Open the scorecard", f"app.setView({{content: 'html', contentPath: results[{p}].data_uri, resultPath: {p}}})")
+    out = [f"<p><strong>Scorecard.</strong> The source documents' numbers, beside this run's reproduction: "
+           f"{esc(summary_line(rows))}. Differences are reproduced − published.</p>"]
+    if trs:
+        out.append("<table>\n<thead><tr><th>Quantity</th><th>Published</th><th>Reproduced</th><th>Difference</th>"
+                   "<th>Tolerance</th><th>Status</th></tr></thead>\n<tbody>\n" + "\n".join(trs) + "\n</tbody>\n</table>")
+    if lines:
+        out.append(f"<p>Not run, numbers per study:</p><ul>{lines}</ul>")
+    out.append(f"<p>{link}: every published number with its source, tolerance and why "
+               "(<code>config/published.yaml</code>).</p>")
+    return "\n".join(out) + "\n"
+
+
+def _notes_html(notes):
+    if not notes:
+        return ""
+    return '<ul class="notes" style="list-style: none; padding-left: 0; font-size: 90%">' + "".join(
+        f"<li>[{i}] {esc(n)}</li>" for i, n in enumerate(notes, 1)) + "</ul>\n"

@@ -318,17 +318,24 @@ def _tol(v, unit):
 
 
 def display_rows(rows):
-    """The rows as the tables print them: source, quantity, published, reproduced, difference, tolerance, status."""
-    out = []
+    """The rows as the tables print them, and the notes below them: ``(cells, notes)``.
+
+    Cells: source, quantity, published, reproduced, difference, tolerance, status. A reason
+    is written once, as a numbered note (``not run [1]``), however many rows share it."""
+    out, notes = [], []
     for r in rows:
         unit = r["unit"]
         q = f"{r['study']}: {r['quantity']}" + (f" ({unit})" if unit == "%" else "")
-        status = r["status"] + (f": {r['reason']}" if r["reason"] else "")
+        status = r["status"]
+        if r["reason"]:
+            if r["reason"] not in notes:
+                notes.append(r["reason"])
+            status += f" [{notes.index(r['reason']) + 1}]"
         out.append([
             f"{r['source']}_ {r['where']}", q, _number(r["published"], unit), _number(r["reproduced"], unit),
             "" if r["status"] == "not compared" else _signed(r["difference"], unit), _tol(r["tolerance"], unit), status,
         ])
-    return out
+    return out, notes
 
 
 HEADER = ["Source", "Quantity", "Published", "Reproduced", "Difference", "Tolerance", "Status"]
@@ -363,19 +370,22 @@ def _csv_value(v):
 
 
 def to_markdown(rows):
+    cells, notes = display_rows(rows)
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---", "---", "---:", "---:", "---:", "---:", "---"]) + "|"]
-    for cells in display_rows(rows):
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + f"\n\n{summary_line(rows)}.\n"
+    for row in cells:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    lines += ["", f"{summary_line(rows)}.", ""]
+    lines += [f"[{i}] {note}  " for i, note in enumerate(notes, 1)]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def to_latex(rows):
     from .tables import _tex as latex_escape
 
     body = []
-    for cells in display_rows(rows):
-        cells = [latex_escape(c) for c in cells]
-        body.append(" & ".join(cells) + r" \\")
+    cells, notes = display_rows(rows)
+    for row in cells:
+        body.append(" & ".join(latex_escape(c) for c in row) + r" \\")
     return "\n".join([
         "% needs \\usepackage{booktabs,longtable}",
         r"\begin{longtable}{@{}p{2.2cm}p{4.6cm}rrrrp{4.2cm}@{}}",
@@ -391,6 +401,8 @@ def to_latex(rows):
         *body,
         r"\bottomrule",
         r"\end{longtable}",
+        *([r"\begin{enumerate}\small"] + [r"\item[{[" + str(i) + r"]}] " + latex_escape(n) for i, n in enumerate(notes, 1)]
+          + [r"\end{enumerate}"] if notes else []),
         "",
     ])
 
