@@ -21,7 +21,14 @@ from twolayer.errors import InputError
 from twolayer.nn.net import TwoLayerNet
 from twolayer.nn.train import TrainSettings, train_model, watch_every
 from twolayer.study.figures.report_figs import report_pca, w2_images, w2_shape
-from twolayer.study.scorecard import MEASURES, load_published, read_scorecard, score, to_csv, to_latex
+from twolayer.study.scorecard import (
+    MEASURES,
+    load_published,
+    read_scorecard,
+    score,
+    to_csv,
+    to_latex,
+)
 from twolayer.study.trace import full_set_stats
 
 PUBLISHED = REPO / "config" / "published.yaml"
@@ -282,3 +289,24 @@ def test_published_numbers_are_checked_with_their_key(tmp_path):
     with pytest.raises(InputError) as e:
         load_published(p)
     assert "numbers[1].measure: unknown 'val_accuracy'" in str(e.value) and "numbers[2]: measure 'loss' needs 'iteration'" in str(e.value)
+
+
+def test_scorecard_latex_compiles_with_its_notes(tmp_path):
+    import shutil
+    import subprocess
+
+    from test_tables_latex import compile_tex
+
+    run = {"studies": {"spiral": _spiral_run(tmp_path)},
+           "datasets": {"mnist": {"downloaded": True, "files": ["a_b.gz"], "dirname": "mnist"}}}
+    tex = tmp_path / "scorecard.tex"
+    tex.write_text(to_latex(score(PUB, run)))
+    out = tmp_path / "build"
+    out.mkdir()
+    pdf = compile_tex(tex, out)
+    if shutil.which("pdftotext"):
+        text = " ".join(subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                                       check=True, timeout=120).stdout.split())
+        assert "98.66" in text and "+0.66" in text and "reproduced" in text
+        assert "not run [1]" in text and "[1] no grid point with model twolayer, hidden 7" in text
+        assert "not run [2]" in text and "[2] needs mnist: put a" in text and "snakemake --cores 8" in text

@@ -183,6 +183,19 @@ def test_the_demo_reproduces_the_case_study_and_uses_debians_copy(walked):
 
 @pytest.mark.integration
 @pytest.mark.realdata
+def test_the_readmes_scorecard_is_the_demos(walked):
+    """The scorecard rows the README shows are those the demo writes, and the README says
+    how many others wait for data."""
+    work, _ = walked
+    written = (work / "results/scorecard.md").read_text().splitlines()
+    shown = [line for line in README.read_text().splitlines() if line.startswith("| 003_")]
+    assert len(shown) == 6 and all(line in written for line in shown), shown
+    not_run = sum("| not run [" in line for line in written)
+    assert f"the {not_run} others are `not run`" in " ".join(README.read_text().split())
+
+
+@pytest.mark.integration
+@pytest.mark.realdata
 def test_the_commands_by_hand_leave_the_workflows_results_up_to_date(walked):
     """After the whole walk (the demo, then fetch/prepare/info by hand into results/), the
     demo's results are still up to date: re-checking the archives rewrote nothing."""

@@ -171,7 +171,20 @@ def test_the_report_opens_on_the_summary(chromium, reported, tmp_path):
         return {before, opened: frame ? frame.getAttribute('src') : null,
                 summary: results['results/summary.html'].data_uri};
     """, tmp_path / "front.html")
+    card = probe(chromium, page, """
+        await sleep(300);
+        const link = [...document.querySelectorAll('a')].find(a => a.textContent === 'Open the scorecard');
+        if (!link) return {opened: 'no link'};
+        link.click();
+        await sleep(500);
+        const frame = document.querySelector('iframe');
+        return {opened: frame ? frame.getAttribute('src') : null, scorecard: results['results/scorecard.html'].data_uri};
+    """, tmp_path / "card.html")
     front = out["before"]
+    # the report opens on the scorecard: the numbers of this run's studies, those it did not run by reason
+    assert front.index("Scorecard.") < front.index("Study\tWinner"), front[:3000]
+    assert "of 30 published numbers" in front and "mnist_paper (9), mnist_bias (1): needs mnist" in front, front[:3000]
+    assert card["opened"] == card["scorecard"], (card["opened"] or "")[:80]
     # the front page: the summary of every study, with the winner's test accuracy
     assert "Open the summary" in front and "Study\tWinner" in front, front[:3000]
     row = next(line for line in front.splitlines() if line.startswith("spiral\t"))

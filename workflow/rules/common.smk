@@ -21,7 +21,7 @@ except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 # The published numbers the scorecard compares this run with (workflow/rules/scorecard.smk).
-PUBLISHED = "config/published.yaml"
+PUBLISHED = str(Path(workflow.basedir) / "config" / "published.yaml")
 try:
     PUBLISHED_NUMBERS = load_published(PUBLISHED, Path(workflow.basedir) / "workflow" / "schemas" / "published.schema.yaml")
 except UserError as exc:

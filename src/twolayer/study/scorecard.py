@@ -380,29 +380,38 @@ def to_markdown(rows):
 
 
 def to_latex(rows):
-    from .tables import _tex as latex_escape
+    from .tables import _tex
+
+    def latex_escape(text):  # and "--" stays two hyphens (a command-line option), not an en dash
+        return _tex(text).replace("--", "-{}-")
 
     body = []
     cells, notes = display_rows(rows)
     for row in cells:
         body.append(" & ".join(latex_escape(c) for c in row) + r" \\")
+    num = r">{\raggedleft\arraybackslash}p{%s}"
+    spec = "@{}p{1.2cm}p{2.7cm}" + "".join(num % w for w in ("1.5cm", "1.5cm", "1.4cm", "1.0cm")) + "p{1.55cm}@{}"
+    header = " & ".join(["Source", "Quantity", "Published", "Reprod.", "Diff.", "Tol.", "Status"]) + r" \\"
     return "\n".join([
-        "% needs \\usepackage{booktabs,longtable}",
-        r"\begin{longtable}{@{}p{2.2cm}p{4.6cm}rrrrp{4.2cm}@{}}",
-        r"\caption{Published numbers and their reproduction (" + latex_escape(summary_line(rows)) + r")}\label{tab:scorecard}\\",
+        "% requires \\usepackage{array,booktabs,longtable}",
+        r"\begingroup\footnotesize\setlength{\tabcolsep}{2pt}",
+        r"\begin{longtable}{" + spec + "}",
+        r"\caption{Published numbers and their reproduction (" + latex_escape(summary_line(rows))
+        + r"). Diff.: reproduced $-$ published; Tol.: the largest difference counted as reproduced.}\label{tab:scorecard}\\",
         r"\toprule",
-        " & ".join(HEADER) + r" \\",
+        header,
         r"\midrule",
         r"\endfirsthead",
         r"\toprule",
-        " & ".join(HEADER) + r" \\",
+        header,
         r"\midrule",
         r"\endhead",
         *body,
         r"\bottomrule",
         r"\end{longtable}",
-        *([r"\begin{enumerate}\small"] + [r"\item[{[" + str(i) + r"]}] " + latex_escape(n) for i, n in enumerate(notes, 1)]
+        *([r"\begin{enumerate}"] + [r"\item[{[" + str(i) + r"]}] " + latex_escape(n) for i, n in enumerate(notes, 1)]
           + [r"\end{enumerate}"] if notes else []),
+        r"\endgroup",
         "",
     ])
 
