@@ -29,6 +29,7 @@ from twolayer.study.figures.heatmap import (
     heatmap_data,
 )
 from twolayer.study.figures.labels import NBSP, describe, fmt_number, fmt_numbers
+from twolayer.study.figures.report_figs import draw_w1_pca_report, draw_w2_report
 from twolayer.study.figures.style import SMALL, TITLE_SIZE, style
 from twolayer.study.figures.weights import (
     class_templates,
@@ -373,8 +374,14 @@ def test_report_weight_figures(tmp_path):
     winner = fake_winner(tmp_path, params)
     data = fake_data(tmp_path / "d.h5", [28, 28], [str(c) for c in range(10)])
     with style():
-        for drawer in (draw_w1_pca, draw_w2, draw_templates):
+        for drawer in (draw_w1_pca, draw_w2, draw_templates, draw_w1_pca_report, draw_w2_report):
             fig = drawer("m", winner, data)
             assert small_texts(fig) == [], drawer.__name__
             assert "Two-layer net (ReLU, 12 hidden units" in plain(fig._suptitle.get_text())
             plt.close(fig)
+    # fewer hidden units than the report's 10 components: as many components as units
+    small = fake_winner(tmp_path, {"W1": rng.normal(size=(784, 6)), "W2": rng.normal(size=(6, 10))})
+    with style():
+        fig = draw_w1_pca_report("m", small, data)
+        assert "PCA(6).fit_transform" in " ".join(t.get_text() for t in fig.findobj(Text))
+        plt.close(fig)

@@ -93,17 +93,22 @@ def draw_w1_pca_report(study, winner, data):
     if mf is None:
         return _empty(study, "no winner: every model diverged")
     shape = tuple(read_attrs(data)["image_shape"])
-    T, ratio = report_pca(_first_layer(mf), k=10)
+    W1 = _first_layer(mf)
+    k = min(10, *W1.shape)  # a net with fewer than 10 hidden units has fewer components
+    T, ratio = report_pca(W1, k=k)
     imgs = normalise_each(T.T.reshape(-1, *shape))
     fig = plt.figure(figsize=(8.0, 3.6), layout="constrained")
     grid, close = fig.subfigures(1, 2, width_ratios=[5, 2.2])
     axes = grid.subplots(2, 5)
     for i, ax in enumerate(axes.flat):
+        if i >= k:
+            ax.axis("off")
+            continue
         ax.imshow(imgs[i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(f"PC{i + 1} ({100 * ratio[i]:.1f}%)", pad=2)
         ax.set_xticks([])
         ax.set_yticks([])
-    grid.suptitle("(a) PCA(10).fit_transform(W1), pixels as samples")
+    grid.suptitle(f"(a) PCA({k}).fit_transform(W1), pixels as samples")
     ax = close.subplots()
     ax.imshow(imgs[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])
