@@ -224,8 +224,9 @@ def test_yaml_1e_minus_3_really_is_a_string(tmp_path):
 
 def test_default_config_dry_run_lists_every_job(tmp_path):
     counts, out = dry_run(tmp_path, None, "--configfile", str(REPO / "config" / "config.yaml"))
-    assert counts["train"] == 336 + 27 + 336 + 10
-    for study, n in {"mnist_paper": 336, "cifar10_cs231n": 27, "fashion_mnist": 336, "spiral": 10}.items():
+    assert counts["train"] == 336 + 1 + 2 + 6 + 27 + 336 + 10
+    for study, n in {"mnist_paper": 336, "mnist_bias": 1, "cifar10_default": 2, "cifar10_001": 6, "cifar10_cs231n": 27,
+                     "fashion_mnist": 336, "spiral": 10}.items():
         assert out.count(f"wildcards: study={study}, point=") == n
     assert counts["fetch"] == 3 and counts["prepare"] == 4
 

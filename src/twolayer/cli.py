@@ -74,11 +74,19 @@ def cmd_check_config(args):
     from .study.config import load
 
     plan = load(args.config, args.schema)
-    total = 0
+    total = refine = 0
     for name, study in plan.studies.items():
-        total += len(study.points)
-        print(f"{name}: {study.dataset} / {study.recipe}: {len(study.points)} models over {', '.join(study.axes)}")
-    print(f"{args.config}: valid; {total} training jobs in {len(plan.studies)} studies")
+        total += len(study.models)
+        reps = f" x {study.replicates} replicates ({len(study.models)} models)" if study.replicates > 1 else ""
+        line = f"{name}: {study.dataset} / {study.recipe}: {len(study.points)} points over {', '.join(study.axes)}{reps}"
+        if study.refine:
+            top = [p.id for p in study.points[: study.refine["top"]]]  # the count does not depend on which
+            more = len(study.refine_models(top, top[0]))
+            refine += more
+            line += f"; then its best {study.refine['top']} to {study.refine['replicates']} replicates: {more} models more"
+        print(line)
+    after = f" (and {refine} in refine stages)" if refine else ""
+    print(f"{args.config}: valid; {total} training jobs{after} in {len(plan.studies)} studies")
 
 
 def cmd_train(args):
@@ -94,9 +102,17 @@ def cmd_train(args):
 def cmd_aggregate(args):
     from .study.aggregate import aggregate
 
-    df, winner = aggregate(args.study, args.metrics, args.benchmarks, args.table, args.winner)
+    df, winner = aggregate(args.study, args.metrics, args.benchmarks, args.table, args.winner, args.replicates)
     ok = int((df["status"] == "ok").sum())
-    print(f"{args.study}: {len(df)} models ({ok} ok, {len(df) - ok} diverged); winner {winner.get('point')}", file=sys.stderr)
+    print(f"{args.study}: {len(df)} points ({ok} ok, {len(df) - ok} diverged), {len(args.metrics)} models; "
+          f"winner {winner.get('point')}", file=sys.stderr)
+
+
+def cmd_select_top(args):
+    from .study.aggregate import select_top
+
+    rec = select_top(args.study, args.metrics, args.top, args.out)
+    print(f"{args.study}: the grid's best {len(rec['top'])} points, to replicate: {', '.join(rec['top'])}", file=sys.stderr)
 
 
 def cmd_evaluate(args):
@@ -111,7 +127,19 @@ def cmd_figure(args):
     from .study.figures import draw
 
     draw(args.name, args.out, study=args.study, table=args.table, winner=args.winner, test=args.test, data=args.data,
-         trace=args.trace)
+         trace=args.trace, certainty=args.certainty)
+
+
+def cmd_certainty(args):
+    from .study.replication import write_expected_max, write_replication
+
+    if args.expected_max:
+        write_expected_max(args.table, args.expected_max)
+    if args.out_dir:
+        cert, var = write_replication(args.study, args.table, args.replicates, args.winner, args.out_dir, seed=args.seed,
+                                      axes=[a for a in (args.axes or "").split(",") if a], refine_json=args.refine)
+        apart = int((cert["verdict"] == "cannot be told apart").sum()) if "verdict" in cert else 0
+        print(f"{args.study}: {len(cert)} points compared; {apart} cannot be told apart from the winner", file=sys.stderr)
 
 
 def cmd_trace(args):
@@ -202,7 +230,15 @@ def build_parser():
     a.add_argument("--benchmarks", nargs="*", default=None)
     a.add_argument("--table", required=True)
     a.add_argument("--winner", required=True)
+    a.add_argument("--replicates", help="also write one row per model (replicates.csv)")
     a.set_defaults(func=cmd_aggregate)
+
+    st = sub.add_parser("select-top", help="the grid's best points, which a refine stage replicates")
+    st.add_argument("--study", required=True)
+    st.add_argument("--top", type=int, required=True)
+    st.add_argument("--metrics", nargs="+", required=True)
+    st.add_argument("--out", required=True)
+    st.set_defaults(func=cmd_select_top)
 
     e = sub.add_parser("evaluate", help="the winner, once, on the test set")
     e.add_argument("--winner", required=True)
@@ -214,9 +250,21 @@ def build_parser():
     fg.add_argument("name")
     fg.add_argument("--study", required=True)
     fg.add_argument("--out", required=True)
-    for opt in ("table", "winner", "test", "data", "trace"):
+    for opt in ("table", "winner", "test", "data", "trace", "certainty"):
         fg.add_argument(f"--{opt}")
     fg.set_defaults(func=cmd_figure)
+
+    ce = sub.add_parser("certainty", help="how sure the winner is, the variance by source, the expected best for k trials")
+    ce.add_argument("--study", required=True)
+    ce.add_argument("--table", required=True, help="table.csv (one row per point)")
+    ce.add_argument("--replicates", help="replicates.csv (one row per model)")
+    ce.add_argument("--winner", help="winner.json")
+    ce.add_argument("--refine", help="refine.json (the grid's winner, for the variance by source)")
+    ce.add_argument("--axes", help="the study's axes (columns), comma-separated, to name the points")
+    ce.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (the workflow passes the study's)")
+    ce.add_argument("--out-dir", help="where certainty.{csv,md,tex} and variance.{csv,md,tex} go")
+    ce.add_argument("--expected-max", help="also write the expected best for k trials (CSV) here")
+    ce.set_defaults(func=cmd_certainty)
 
     tr = sub.add_parser("trace", help="replay the winner's training, watched on the whole sets (the report's Fig. 2)")
     tr.add_argument("--winner", required=True, help="winner.json")

@@ -32,7 +32,7 @@ register_board(PLAN)
 
 CODE = {
     step: step_digest(step)
-    for step in ("prepare", "train", "aggregate", "evaluate", "tables", "html", "scorecard", "trace")
+    for step in ("prepare", "train", "aggregate", "evaluate", "tables", "html", "scorecard", "trace", "certainty")
 }
 
 
@@ -45,8 +45,20 @@ wildcard_constraints:
     table=r"[a-z0-9_]+",
 
 
-def study_points(study):
-    return [p.id for p in PLAN.study(study).points]
+def study_models(study):
+    """The models of a study's grid stage: every point and its replicates (config: replicates.n)."""
+    return PLAN.study(study).models
+
+
+def refine_models(wildcards):
+    """The grid stage's models, and those of the refine stage once checkpoint select_top has
+    chosen the grid's best points (config: refine; workflow/rules/aggregate.smk)."""
+    study = PLAN.study(wildcards.study)
+    models = list(study.models)
+    if study.refine:
+        chosen = json.loads(Path(checkpoints.select_top.get(study=wildcards.study).output[0]).read_text())
+        models += study.refine_models(chosen["top"], chosen["grid_winner"])
+    return models
 
 
 def data_file(wildcards):
@@ -61,7 +73,10 @@ def all_targets():
     out = []
     for name, study in PLAN.studies.items():
         shape = source_of(study.dataset).image_shape
-        out += expand("results/{study}/figures/{figure}.png", study=name, figure=figure_names(shape))
+        out += expand("results/{study}/figures/{figure}.png", study=name, figure=figure_names(shape, study.replicated))
+        if study.replicated:
+            out += expand("results/{study}/certainty/{table}.{ext}", study=name, table=("certainty", "variance"),
+                          ext=("csv", "md", "tex"))
         out += expand("results/{study}/tables/{table}.{ext}", study=name, table=TABLES, ext=("csv", "html"))
         out += [f"results/{name}/test.json", f"results/{name}/table.html"]
     out += [SUMMARY, *SCORECARD.values()]
@@ -79,7 +94,7 @@ SUMMARY_FRONT = "results/summary_front.html"  # included by workflow/report/work
 # symbol sorts before any study name (which starts with a letter or a digit).
 SUMMARY_CATEGORY = "\u2605 Summary"
 # The figures the summary shows, when the study has them (the report has every figure).
-SUMMARY_FIGURES = ("curves", "curves_report", "heatmap", "confusion", "boundaries", "templates", "w1")
+SUMMARY_FIGURES = ("curves", "curves_report", "heatmap", "certainty", "expected_max", "confusion", "boundaries", "templates", "w1")
 
 
 def summary_spec():
@@ -87,7 +102,7 @@ def summary_spec():
     report's menu lists them; and reordering the config's studies changes nothing)."""
     studies = []
     for name, study in sorted(PLAN.studies.items()):
-        names = figure_names(source_of(study.dataset).image_shape)
+        names = figure_names(source_of(study.dataset).image_shape, study.replicated)
         studies.append(
             {
                 "name": name,
@@ -153,7 +168,7 @@ def raw_input(wildcards):
 
 def figure_inputs(wildcards):
     study = PLAN.study(wildcards.study)
-    if wildcards.figure not in figure_names(source_of(study.dataset).image_shape):
+    if wildcards.figure not in figure_names(source_of(study.dataset).image_shape, study.replicated):
         raise WorkflowError(f"study {wildcards.study} has no figure {wildcards.figure!r}")
     files = {
         "table": f"results/{wildcards.study}/table.csv",
@@ -161,6 +176,7 @@ def figure_inputs(wildcards):
         "test": f"results/{wildcards.study}/test.json",
         "data": study.data_file,
         "trace": f"results/{wildcards.study}/trace.h5",
+        "certainty": f"results/{wildcards.study}/certainty/certainty.csv",
     }
     return {k: files[k] for k in NEEDS[wildcards.figure]}
 

@@ -4,7 +4,7 @@
 rule evaluate:
     input:
         winner="results/{study}/winner.json",
-        data=data_file,
+        data=data_file,  # the winner's replicates, if any, are named in winner.json
     output:
         "results/{study}/test.json",
     params:

@@ -16,6 +16,7 @@ rule scorecard:
             labels={"page": "scorecard: every published number, reproduced"},
         ),
     params:
+        published=PUBLISHED,
         run=json.dumps(scorecard_run(), sort_keys=True),
         schema=Path(workflow.basedir) / "workflow" / "schemas" / "published.schema.yaml",
         code=CODE["scorecard"],
@@ -25,5 +26,5 @@ rule scorecard:
     localrule: True
     threads: 1
     shell:
-        "twolayer scorecard --published {PUBLISHED} --run {params.run:q} --schema {params.schema}"
+        "twolayer scorecard --published {params.published} --run {params.run:q} --schema {params.schema}"
         " --out-dir results > {log} 2>&1"

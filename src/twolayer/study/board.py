@@ -48,12 +48,12 @@ class Board:
         """The plan's studies, with the models already on disk counted as done."""
         totals, done = {}, {}
         for name, study in plan.studies.items():
-            totals[name] = len(study.points)
+            totals[name] = len(study.models)  # the grid stage; a refine stage adds to it as its models finish
             done[name] = {}
-            for p in study.points:
-                metrics = Path(root) / "results" / name / "models" / p.id / "metrics.json"
+            for mid in study.models:
+                metrics = Path(root) / "results" / name / "models" / mid / "metrics.json"
                 if metrics.exists():
-                    done[name][p.id] = _val_acc(metrics)
+                    done[name][mid] = _val_acc(metrics)
         return cls(totals, done)
 
     def run_started(self, train_jobs):
@@ -68,6 +68,7 @@ class Board:
         self.trained += 1
         if study in self.done:
             self.done[study][point] = _val_acc(metrics_path)
+            self.totals[study] = max(self.totals[study], len(self.done[study]))
         return self.line(study)
 
     def best(self, study):

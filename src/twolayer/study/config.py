@@ -232,6 +232,38 @@ class Point:
     values: dict
 
 
+# Replicates (study settings `replicates`, `refine`): replicate k > 0 of a grid point is the model
+# "<point>/rep~k"; "<point>/rep~k/vary~init" varies the initial weights alone (variance by source).
+# Replicate 0 is the point itself, with the seeds of a single run: raising n trains only new models.
+SOURCES = ("init", "order")  # the sources of randomness a replicate can draw anew
+
+
+def model_id(point, replicate=0, vary=None):
+    """The id of replicate ``replicate`` of ``point`` (the point itself for 0), ``vary`` a subset of SOURCES."""
+    if replicate == 0:
+        return point
+    mid = f"{point}/rep~{int(replicate)}"
+    return mid + (f"/vary~{'+'.join(vary)}" if vary else "")
+
+
+def split_model_id(mid):
+    """``"h~50/rep~3/vary~init"`` -> ``("h~50", 3, ("init",))``; a plain point -> ``(point, 0, None)``."""
+    parts, rep, vary = [], 0, None
+    for part in mid.split("/"):
+        if part.startswith("rep~"):
+            try:
+                rep = int(part[4:])
+            except ValueError:
+                raise ConfigError(f"model {mid!r}: {part!r} is not rep~<integer>") from None
+        elif part.startswith("vary~"):
+            vary = tuple(part[5:].split("+"))
+            if not set(vary) <= set(SOURCES):
+                raise ConfigError(f"model {mid!r}: {part!r} names a source other than {', '.join(SOURCES)}")
+        else:
+            parts.append(part)
+    return "/".join(parts), rep, vary
+
+
 def point_id(values):
     return "/".join(f"{AXES[a].short}~{format_value(values[a])}" for a in AXES if a in values)
 
@@ -275,6 +307,31 @@ class Study:
                 combos = [{**c, a: typ(v)} for c in combos for v in g[a]]
             self.points.extend(Point(point_id(c), c) for c in combos)
         self._by_id = {p.id: p for p in self.points}
+        rep = raw.get("replicates") or {}
+        self.replicates = int(rep.get("n", 1))
+        self.vary = tuple(v for v in SOURCES if v in rep.get("vary", SOURCES))
+        self.refine = dict(raw["refine"]) if raw.get("refine") else None
+
+    @property
+    def replicated(self):
+        """Whether some point has more than one model (replicates.n > 1, or a refine stage)."""
+        return self.replicates > 1 or bool(self.refine)
+
+    @property
+    def models(self):
+        """The models of the grid stage: every point, with its replicates 1 .. n-1."""
+        return [model_id(p.id, k) for p in self.points for k in range(self.replicates)]
+
+    def refine_models(self, top, grid_winner):
+        """The models the refine stage adds once the grid's best points are known: replicates
+        n .. R-1 of each of ``top``, and 1 .. R-1 of ``grid_winner`` varying one source at a time."""
+        if not self.refine:
+            return []
+        r = int(self.refine["replicates"])
+        out = [model_id(p, k) for p in top for k in range(self.replicates, r)]
+        if grid_winner is not None and len(self.vary) > 1:
+            out += [model_id(grid_winner, k, (src,)) for src in self.vary for k in range(1, r)]
+        return out
 
     @property
     def axes(self):
@@ -292,8 +349,10 @@ class Study:
         except KeyError:
             raise ConfigError(f"study {self.name!r} has no grid point {pid!r}") from None
 
-    def spec(self, pid):
-        """Everything a training job needs, as a JSON-able dict."""
+    def spec(self, mid):
+        """Everything a training job needs, as a JSON-able dict. ``mid``: a grid point, or one
+        of its replicates (:func:`model_id`); a replicate's spec adds ``replicate``."""
+        pid, rep, vary = split_model_id(mid)
         pt = self.point(pid)
         spec = {
             "study": self.name,
@@ -311,6 +370,8 @@ class Study:
         if spec["model"]["kind"] == "linear":
             for k in ("activation", "hidden"):
                 spec["model"].pop(k, None)
+        if rep:  # "study": a replicate of the study's sources (config: replicates.vary); "source": one source alone
+            spec["replicate"] = {"index": rep, "vary": list(vary or self.vary), "set": "source" if vary else "study"}
         return spec
 
     def check(self):
@@ -339,6 +400,12 @@ class Study:
                 problems.append(f"{gkey}: 'hidden' and 'activation' mean nothing for model 'linear'; give linear models their own grid block")
             if "lr" not in g and "lr" not in self.training:
                 problems.append(f"{gkey}: no step size: set training.lr or an 'lr' grid axis")
+        if self.refine:
+            if self.refine["top"] > len(self.points):
+                problems.append(f"{key}.refine.top: {self.refine['top']} points of a grid of {len(self.points)}")
+            if self.refine["replicates"] <= self.replicates:
+                problems.append(f"{key}.refine.replicates: {self.refine['replicates']} replicates in all, but "
+                                f"replicates.n already trains {self.replicates}: raise refine.replicates")
         seen = set()
         for p in self.points:
             if p.id in seen:

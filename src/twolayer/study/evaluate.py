@@ -3,6 +3,9 @@
 This is the only place in the package that reads a dataset's ``test``
 split. The result, ``test.json``, holds the accuracy, the per-class
 accuracy and the confusion matrix (rows: true class, columns: predicted).
+With replicates, the winning point's replicate 0 is the single run the paper
+reports (``accuracy``), and each of its replicates is tested once too
+(``replicates``: every accuracy, their mean, std and 95% t interval).
 """
 
 from __future__ import annotations
@@ -49,5 +52,16 @@ def evaluate_winner(winner_json, data_path, out):
         confusion_matrix=cm.tolist(),
         data_fingerprint=attrs["fingerprint"],
     )
+    files = winner.get("replicate_model_files")
+    if files:
+        from .certainty import summarize
+
+        accs = []
+        for f in files:
+            m = ModelFile(f)
+            if m.attrs["data_fingerprint"] != attrs["fingerprint"]:
+                raise InputError(f"{f} was trained on other data than {data_path}; rerun the workflow")
+            accs.append(float(m.build().accuracy(X, y)))
+        rec["replicates"] = {"model_files": list(files), "accuracies": accs, **summarize(np.asarray(accs))}
     write_json(out, rec)
     return rec

@@ -111,6 +111,7 @@ STEPS = {
     "html": ("twolayer.study.report_html",),
     "scorecard": ("twolayer.study.scorecard",),
     "trace": ("twolayer.study.trace",),
+    "certainty": ("twolayer.study.replication",),
 }
 
 

@@ -95,6 +95,8 @@ FIGURE_TITLES = {
     "curves_report": "The report's Fig. 2: the winner on the whole training and validation sets, 51 points",
     "w1_pca_report": "The report's Fig. 3: PCA(10).fit_transform(W1), pixels as samples",
     "w2_report": "The report's Fig. 4: each column of W2 as a 16x17 image",
+    "expected_max": "Expected best validation accuracy for a budget of k trials (Dodge et al.)",
+    "certainty": "How sure is the winner: the top points' replicates and P(winner better)",
 }
 
 

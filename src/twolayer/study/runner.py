@@ -3,10 +3,16 @@
 The job reads only the ``train`` and ``val`` splits: the test set is touched
 once per study, by :mod:`twolayer.study.evaluate`, for the winner alone.
 
-Seeds: the study's ``seed`` (or the ``seed`` grid axis) is the root of a
-:class:`numpy.random.SeedSequence`; its first child draws the initial
-weights, its second drives the sampler and the train-accuracy subset. All
-three are recorded in the model file.
+Seeds (:func:`job_seeds`): the study's ``seed`` (or the ``seed`` grid axis) is
+the root of a :class:`numpy.random.SeedSequence`; its first child draws the
+initial weights, its second drives the sampler and the train-accuracy
+subset. A replicate k > 0 (``spec["replicate"]``) draws each source it varies
+from the root's third child, spawned by replicate and source:
+``SeedSequence(root).spawn(3)[2].spawn(k + 1)[k].spawn(2)[s]`` (spawn key
+``(2, k, s)``, s = 0 for init, 1 for order); the sources it does not vary keep
+the single run's seeds. Replicate k uses the same seeds at every grid point,
+as the single run does, so points are compared on paired draws. Everything
+is recorded in the model file.
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ def metrics_record(spec, history, model):
     return {
         "study": spec["study"],
         "point": spec["point"],
+        **({"replicate": spec["replicate"]["index"], "vary": "+".join(spec["replicate"]["vary"]),
+            "replicate_set": spec["replicate"]["set"]} if spec.get("replicate") else {}),
         **{AXES[a].column: spec_value(spec, a) for a in AXES},
         "n_params": int(sum(p.size for p in model.params.values())),
         "status": history.status,
@@ -84,6 +92,33 @@ def metrics_record(spec, history, model):
     }
 
 
+SOURCES = ("init", "order")  # the order of the spawn keys; twolayer.study.config.SOURCES names the same
+
+
+def job_seeds(spec):
+    """``(init, training)`` SeedSequences of a job, and the record of how they were derived."""
+    root = int(spec["seed"])
+    init_ss, train_ss = np.random.SeedSequence(root).spawn(2)
+    record = {"root": root, "derivation": "SeedSequence(root).spawn(2) -> (init, training)"}
+    rep = spec.get("replicate")
+    if rep:
+        k, vary = int(rep["index"]), list(rep["vary"])
+        drawn = {src: np.random.SeedSequence(root, spawn_key=(2, k, i)) for i, src in enumerate(SOURCES)}
+        if "init" in vary:
+            init_ss = drawn["init"]
+        if "order" in vary:
+            train_ss = drawn["order"]
+        record.update(
+            replicate=k,
+            vary=vary,
+            derivation=("replicate k: SeedSequence(root, spawn_key=(2, k, s)), s = 0 (init), 1 (order), for the "
+                        "sources it varies; the others as a single run: SeedSequence(root).spawn(2) -> (init, training)"),
+        )
+    record["init_spawn_key"] = list(init_ss.spawn_key)
+    record["training_spawn_key"] = list(train_ss.spawn_key)
+    return init_ss, train_ss, record
+
+
 def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
     """Train the grid point described by ``spec`` on ``data_path``; write the model and metrics.
 
@@ -97,8 +132,7 @@ def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
     Xv, yv = load_split(data_path, "val", dtype=dtype)
     t_load = time.perf_counter() - t0
     check_memory(mem_mb)
-    root = np.random.SeedSequence(int(spec["seed"]))
-    init_ss, train_ss = root.spawn(2)
+    init_ss, train_ss, seeds = job_seeds(spec)
     model = build_model(spec, X.shape[1], len(attrs["classes"]), np.random.default_rng(init_ss))
     settings = train_settings(spec, X.shape[0])
     print(
@@ -108,7 +142,6 @@ def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
         flush=True,
     )
     history = train_model(model, X, y, Xv, yv, settings, seed=train_ss, log=log)
-    seeds = {"root": int(spec["seed"]), "derivation": "SeedSequence(root).spawn(2) -> (init, training)"}
     save_model(model_out, model, history, spec, seeds, data_path, attrs["fingerprint"])
     record = metrics_record(spec, history, model)
     record["load_seconds"] = round(t_load, 3)

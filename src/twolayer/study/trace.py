@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..nn.classifier import resolve_dtype
 from ..nn.train import train_model
 from .modelio import ModelFile
-from .runner import build_model, train_settings
+from .runner import build_model, job_seeds, train_settings
 
 CHUNK = 4096
 
@@ -64,7 +64,7 @@ def trace_winner(winner_json, data_path, out, log=None):
         dtype = resolve_dtype(spec["model"]["dtype"])
         X, y = load_split(data_path, "train", dtype=dtype)
         Xv, yv = load_split(data_path, "val", dtype=dtype)
-        init_ss, train_ss = np.random.SeedSequence(int(spec["seed"])).spawn(2)  # as twolayer.study.runner.run_job
+        init_ss, train_ss, _ = job_seeds(spec)  # as twolayer.study.runner.run_job
         classes = len(read_attrs(data_path)["classes"])
         model = build_model(spec, X.shape[1], classes, np.random.default_rng(init_ss))
         settings = train_settings(spec, X.shape[0])

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 from ...errors import InputError
 
-COMMON = ("curves", "heatmap", "confusion", "samples")
+COMMON = ("curves", "heatmap", "confusion", "samples", "expected_max")
+REPLICATED = ("certainty",)  # studies with replicates (config: replicates, refine)
 
 
-def figure_names(image_shape):
+def figure_names(image_shape, replicated=False):
     shape = tuple(image_shape)
+    extra = REPLICATED if replicated else ()
     if len(shape) == 3:
-        return (*COMMON, "w1")
+        return (*COMMON, "w1", *extra)
     if len(shape) == 2:
-        return (*COMMON, "w1_pca", "w2", "templates", "curves_report", "w1_pca_report", "w2_report")
-    return (*COMMON, "boundaries")
+        return (*COMMON, "w1_pca", "w2", "templates", "curves_report", "w1_pca_report", "w2_report", *extra)
+    return (*COMMON, "boundaries", *extra)
 
 
 # figure name -> the inputs it reads (besides the code)
@@ -41,6 +43,8 @@ NEEDS = {
     "curves_report": ("trace", "winner"),
     "w1_pca_report": ("winner", "data"),
     "w2_report": ("winner", "data"),
+    "expected_max": ("table",),
+    "certainty": ("certainty", "table"),
 }
 
 
@@ -59,6 +63,8 @@ DRAWERS = {
     "curves_report": ("twolayer.study.figures.report_figs", "draw_curves_report"),
     "w1_pca_report": ("twolayer.study.figures.report_figs", "draw_w1_pca_report"),
     "w2_report": ("twolayer.study.figures.report_figs", "draw_w2_report"),
+    "expected_max": ("twolayer.study.figures.replication_figs", "draw_expected_max"),
+    "certainty": ("twolayer.study.figures.replication_figs", "draw_certainty"),
 }
 
 
@@ -69,7 +75,7 @@ def figure_digest(name):
     return code_digest(DRAWERS[name][0], "twolayer.study.figures.style", "twolayer.atomic")
 
 
-def draw(name, out, *, study, table=None, winner=None, test=None, data=None, trace=None):
+def draw(name, out, *, study, table=None, winner=None, test=None, data=None, trace=None, certainty=None):
     """Draw figure ``name`` of ``study`` into ``out`` (PNG) from the given files."""
     import importlib
 
@@ -80,7 +86,7 @@ def draw(name, out, *, study, table=None, winner=None, test=None, data=None, tra
 
     module, func = DRAWERS[name]
     fn = getattr(importlib.import_module(module), func)
-    inputs = {"table": table, "winner": winner, "test": test, "data": data, "trace": trace}
+    inputs = {"table": table, "winner": winner, "test": test, "data": data, "trace": trace, "certainty": certainty}
     missing = [k for k in NEEDS[name] if inputs[k] is None]
     if missing:
         raise InputError(f"figure {name!r} needs --{' --'.join(missing)}")

@@ -270,14 +270,17 @@ def draw_heatmap(study, table):
         handles.append(Patch(facecolor=NOT_RUN, edgecolor="#999999", lw=0.5, label="n/a: not run (not in the grid, or not finished)"))
     if handles:
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, handlelength=1.5)
-    title(fig, heatmap_title(study, hd))
+    title(fig, heatmap_title(study, hd, replicates=df["replicates"] if "replicates" in df else None))
     return fig
 
 
-def heatmap_title(study, hd):
+def heatmap_title(study, hd, replicates=None):
     shown = [a.column for a in AXES.values() if a.headline and a.column in hd.fixed]
     fixed = describe(hd.fixed, shown) if shown else ""
     text = f"{study}: validation accuracy (%) of every model"
+    if replicates is not None and replicates.max() > 1:  # the table's val_acc is then a mean over replicates
+        lo, hi = int(replicates.min()), int(replicates.max())
+        text = f"{study}: mean validation accuracy (%) over {lo if lo == hi else f'{lo} to {hi}'} replicates per point"
     return f"{text}\nAll models: {fixed}" if fixed else text
 
 

@@ -1,0 +1,166 @@
+"""What replicates say about a study: how sure the winner is, the variance by source, and the
+expected best validation accuracy for a budget of k trials.
+
+Reads what rule aggregate wrote (``table.csv``: one row per point, means over replicates;
+``replicates.csv``: one row per model; ``winner.json``) and writes, into
+``results/<study>/certainty/``:
+
+* ``certainty.{csv,md,tex}``: the winner and every point with as many replicates (a refined
+  grid: its top points), each with the mean, std and 95% t interval of its validation
+  accuracy, P(winner > point) with its 95% bootstrap interval (Bouthillier et al. 2021),
+  and whether the winner is meaningfully better (P >= 0.75 and the interval above 0.5);
+* ``variance.{csv,md,tex}``: for the grid's winner (the best single run), the spread of its
+  validation accuracy when only the initial weights change, only the order of the examples,
+  and both (replicates of the same point);
+* ``expected_max.csv`` (every study, from the grid's single runs, no extra training): the
+  expected maximum validation accuracy of k points drawn at random, k = 1 .. all, and its
+  standard deviation (Dodge et al. 2019).
+
+The bootstrap's seed is the study's seed (recorded in ``certainty.csv``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import atomic_path, write_text
+from .aggregate import read_table
+from .certainty import expected_max_curve, summarize, winner_certainty
+
+THRESHOLD = 0.75  # Bouthillier et al.: P(A > B) for a meaningful improvement
+N_BOOT = 2000
+
+
+def _pct(v):
+    return "" if v is None or pd.isna(v) else f"{100 * v:.2f}"
+
+
+def single_runs(table):
+    """Each point's single run (replicate 0): the grid as the paper ran it."""
+    col = "val_acc_run0" if "val_acc_run0" in table else "val_acc"
+    ok = table[table["status"] == "ok"]
+    return ok[col].astype(float).dropna().to_numpy()
+
+
+def expected_max_frame(table):
+    curve = expected_max_curve(single_runs(table))
+    return pd.DataFrame({"k": curve["k"], "expected_max_val_acc": curve["mean"], "std": curve["std"]})
+
+
+def _groups(models, points):
+    study_set = models[(models["replicate_set"].isna() | (models["replicate_set"] == "study"))]
+    out = {}
+    for p in points:
+        rows = study_set[study_set["point"] == p]
+        out[p] = np.where(rows["status"] == "ok", rows["val_acc"].astype(float), np.nan)
+    return out
+
+
+def certainty_frame(table, models, winner, seed=0):
+    """The winner and every point with as many replicates, with P(winner > point)."""
+    if winner.get("point") is None:
+        return pd.DataFrame(columns=["point"])
+    most = table["replicates"].max()
+    points = table[(table["replicates"] == most) & (table["status"] == "ok")]["point"].tolist()
+    groups = _groups(models, points)
+    rows = winner_certainty(groups, winner["point"], threshold=THRESHOLD, n_boot=N_BOOT, seed=seed)
+    best = summarize(groups[winner["point"]])
+    out = [{"point": winner["point"], "rank": 1, "replicates": best["n"], "mean": best["mean"], "std": best["std"],
+            "ci_low": best["ci_low"], "ci_high": best["ci_high"], "p_winner_better": np.nan, "p_low": np.nan,
+            "p_high": np.nan, "verdict": "winner"}]
+    for i, r in enumerate(rows, start=2):
+        s = summarize(groups[r["point"]])
+        out.append({"point": r["point"], "rank": i, "replicates": s["n"], "mean": s["mean"], "std": s["std"],
+                    "ci_low": s["ci_low"], "ci_high": s["ci_high"], "p_winner_better": r["p_better"],
+                    "p_low": r["p_low"], "p_high": r["p_high"],
+                    "verdict": "winner better" if r["distinguishable"] else "cannot be told apart"})
+    df = pd.DataFrame(out)
+    df["threshold"] = THRESHOLD
+    df["bootstrap_rounds"] = N_BOOT
+    df["bootstrap_seed"] = seed
+    return df
+
+
+def variance_frame(models, grid_winner):
+    """The grid winner's validation accuracy when one source of randomness changes, or both."""
+    rows = []
+    mine = models[models["point"] == grid_winner]
+    base = mine[mine["replicate"] == 0]
+    for label, sel in (("initial weights alone", mine["vary"] == "init"), ("example order alone", mine["vary"] == "order"),
+                       ("both", mine["replicate_set"] == "study")):
+        group = pd.concat([base, mine[sel]])
+        vals = np.where(group["status"] == "ok", group["val_acc"].astype(float), np.nan)
+        if len(group) < 2:
+            continue
+        s = summarize(vals)
+        finite = vals[~np.isnan(vals)]
+        rows.append({"source": label, "models": len(group), "mean": s["mean"], "std": s["std"],
+                     "min": finite.min() if finite.size else np.nan, "max": finite.max() if finite.size else np.nan})
+    return pd.DataFrame(rows, columns=["source", "models", "mean", "std", "min", "max"])
+
+
+def _display_certainty(df, labels):
+    return pd.DataFrame({
+        "Rank": df["rank"].astype(int),
+        "Model": [labels.get(p, p) for p in df["point"]],
+        "Replicates": df["replicates"].astype(int),
+        "Val accuracy (%)": [f"{_pct(m)} ± {_pct(s)}" for m, s in zip(df["mean"], df["std"])],
+        "95% interval (%)": [f"{_pct(lo)}–{_pct(hi)}" if not pd.isna(lo) else "" for lo, hi in zip(df["ci_low"], df["ci_high"])],
+        "P(winner better)": ["" if pd.isna(p) else f"{p:.2f} ({lo:.2f}–{hi:.2f})"
+                             for p, lo, hi in zip(df["p_winner_better"], df["p_low"], df["p_high"])],
+        "Verdict": df["verdict"],
+    })
+
+
+def _display_variance(df):
+    return pd.DataFrame({
+        "Source of randomness": df["source"],
+        "Models": df["models"].astype(int),
+        "Val accuracy (%)": [f"{_pct(m)} ± {_pct(s)}" for m, s in zip(df["mean"], df["std"])],
+        "Range (%)": [f"{_pct(lo)}–{_pct(hi)}" for lo, hi in zip(df["min"], df["max"])],
+    })
+
+
+def point_labels(table, axes):
+    from .figures.labels import describe
+
+    out = {}
+    for _, row in table.iterrows():
+        out[row["point"]] = describe({a: row[a] for a in axes if a in row and not pd.isna(row[a])}, axes)
+    return out
+
+
+def write_replication(study, table_csv, models_csv, winner_json, out_dir, seed=0, axes=(), refine_json=None):
+    """Write the certainty and variance tables (CSV, Markdown, LaTeX) into ``out_dir``."""
+    from .tables import to_latex, to_markdown
+
+    table = read_table(table_csv)
+    models = pd.read_csv(models_csv, dtype={"point": str, "status": str, "vary": str, "replicate_set": str})
+    winner = json.loads(Path(winner_json).read_text())
+    out = Path(out_dir)
+    labels = point_labels(table, [c for c in axes if c in table])
+    cert = certainty_frame(table, models, winner, seed=seed)
+    grid_winner = json.loads(Path(refine_json).read_text())["grid_winner"] if refine_json else winner.get("point")
+    var = variance_frame(models, grid_winner) if grid_winner else variance_frame(models.iloc[:0], None)
+    for name, raw, shown, caption in (
+        ("certainty", cert, _display_certainty(cert, labels),
+         "How sure is the winner: mean validation accuracy over replicates, and the probability that the winner beats each other point"),
+        ("variance", var, _display_variance(var), "The grid winner's validation accuracy when one source of randomness changes, or both"),
+    ):
+        with atomic_path(out / f"{name}.csv") as tmp:
+            raw.to_csv(tmp, index=False, float_format="%.10g")
+        write_text(out / f"{name}.md", f"**{study}: {caption}**\n\n" + to_markdown(shown))
+        write_text(out / f"{name}.tex", to_latex(shown, caption=caption + ".", label=f"tab:{study}-{name}",
+                                               numeric={"Rank", "Replicates", "Models", "Val accuracy (%)"}))
+    return cert, var
+
+
+def write_expected_max(table_csv, out):
+    df = expected_max_frame(read_table(table_csv))
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.10g")
+    return df
