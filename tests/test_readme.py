@@ -196,6 +196,19 @@ def test_the_readmes_scorecard_is_the_demos(walked):
 
 @pytest.mark.integration
 @pytest.mark.realdata
+def test_the_readmes_certainty_tables_are_the_demos(walked):
+    """The demo's refine stage writes the certainty and variance tables the README shows."""
+    work, _ = walked
+    readme = README.read_text()
+    for name in ("certainty", "variance"):
+        written = (work / f"results/fashion_demo/certainty/{name}.md").read_text().strip()
+        assert written in readme, name
+    test = json.loads((work / "results/fashion_demo/test.json").read_text())
+    assert f"{100 * test['accuracy']:.2f}% for the single run" in " ".join(readme.split())
+
+
+@pytest.mark.integration
+@pytest.mark.realdata
 def test_the_commands_by_hand_leave_the_workflows_results_up_to_date(walked):
     """After the whole walk (the demo, then fetch/prepare/info by hand into results/), the
     demo's results are still up to date: re-checking the archives rewrote nothing."""

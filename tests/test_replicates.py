@@ -225,3 +225,16 @@ def test_replicates_and_refine_in_snakemake(tmp_path):
     assert (tmp_path / "results/rep/figures/certainty.png").stat().st_size > 0
     counts, _ = dry_run(tmp_path, cfg3)
     assert counts.get("train", 0) == 0  # nothing left to do
+
+
+def test_the_console_board_counts_the_refine_stages_jobs(tmp_path):
+    from twolayer.study.board import Board
+
+    m = tmp_path / "metrics.json"
+    m.write_text(json.dumps({"status": "ok", "val_acc": 0.5}))
+    board = Board({"s": 2}, clock=iter(range(100)).__next__)
+    board.run_started(2)  # Snakemake's job stats before the checkpoint: the grid's 2 jobs
+    board.job_started()
+    lines = [board.job_finished("s", p, m) for p in ("a", "b", "a/rep~1")]
+    assert "this run: 2/2 trained" in lines[1]
+    assert "3/3 models" in lines[2] and "this run: 3/3 trained" in lines[2]  # never 3/2

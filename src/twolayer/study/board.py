@@ -66,6 +66,8 @@ class Board:
     def job_finished(self, study, point, metrics_path):
         """Record a finished training job; return the board's line for its study."""
         self.trained += 1
+        if self.to_train is not None and self.trained > self.to_train:  # a refine stage (checkpoint) added jobs
+            self.to_train = self.trained
         if study in self.done:
             self.done[study][point] = _val_acc(metrics_path)
             self.totals[study] = max(self.totals[study], len(self.done[study]))
