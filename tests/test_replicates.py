@@ -238,3 +238,13 @@ def test_the_console_board_counts_the_refine_stages_jobs(tmp_path):
     lines = [board.job_finished("s", p, m) for p in ("a", "b", "a/rep~1")]
     assert "this run: 2/2 trained" in lines[1]
     assert "3/3 models" in lines[2] and "this run: 3/3 trained" in lines[2]  # never 3/2
+
+
+def test_the_schema_names_the_sources_the_seeds_know():
+    import yaml
+
+    from twolayer.study.axes import SOURCES
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    vary = schema["$defs"]["study"]["properties"]["replicates"]["properties"]["vary"]["items"]["enum"]
+    assert tuple(vary) == SOURCES

@@ -104,3 +104,8 @@ def grid_schema():
         "additionalProperties": False,
         "properties": {a.key: {"type": "array", "minItems": 1, "uniqueItems": True, "items": a.item} for a in AXES.values()},
     }
+
+
+# The sources of randomness a replicate can draw anew (config: replicates.vary), in the order of
+# their spawn keys (twolayer.study.runner.job_seeds): 0 the initial weights, 1 the example order.
+SOURCES = ("init", "order")

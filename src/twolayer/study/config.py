@@ -30,7 +30,7 @@ from ..data.fetch import DEFAULT_SEARCH_DIRS, DOWNLOAD_DEFAULTS
 from ..data.formats import FORMATS
 from ..errors import UserError
 from ..nn.optim import SGD
-from .axes import AXES, by_short, grid_schema, set_spec_value
+from .axes import AXES, SOURCES, by_short, grid_schema, set_spec_value
 
 RESULTS = "results"
 DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
@@ -235,7 +235,6 @@ class Point:
 # Replicates (study settings `replicates`, `refine`): replicate k > 0 of a grid point is the model
 # "<point>/rep~k"; "<point>/rep~k/vary~init" varies the initial weights alone (variance by source).
 # Replicate 0 is the point itself, with the seeds of a single run: raising n trains only new models.
-SOURCES = ("init", "order")  # the sources of randomness a replicate can draw anew
 
 
 def model_id(point, replicate=0, vary=None):

@@ -28,7 +28,7 @@ from ..data.store import check_provenance, load_split
 from ..nn.classifier import resolve_dtype
 from ..nn.models import get_model
 from ..nn.train import TrainSettings, train_model
-from .axes import AXES, spec_value
+from .axes import AXES, SOURCES, spec_value
 from .modelio import save_model
 from .resources import check_memory
 
@@ -90,9 +90,6 @@ def metrics_record(spec, history, model):
         "train_seconds": round(history.train_seconds, 3),
         "eval_seconds": round(history.eval_seconds, 3),
     }
-
-
-SOURCES = ("init", "order")  # the order of the spawn keys; twolayer.study.config.SOURCES names the same
 
 
 def job_seeds(spec):
