@@ -310,3 +310,10 @@ def test_scorecard_latex_compiles_with_its_notes(tmp_path):
         assert "98.66" in text and "+0.66" in text and "reproduced" in text
         assert "not run [1]" in text and "[1] no grid point with model twolayer, hidden 7" in text
         assert "not run [2]" in text and "[2] needs mnist: put a" in text and "snakemake --cores 8" in text
+    # every published number (long quantities, λ, §), none run: it still fits the page
+    full = tmp_path / "full" / "scorecard.tex"
+    full.parent.mkdir()
+    datasets = {"mnist": {"downloaded": True, "files": ["train-images-idx3-ubyte.gz"], "dirname": "mnist"},
+                "cifar10": {"downloaded": True, "files": ["cifar-10-binary.tar.gz"], "dirname": "cifar10"}}
+    full.write_text(to_latex(score(load_published(PUBLISHED), {"studies": {}, "datasets": datasets})))
+    compile_tex(full, full.parent)

@@ -248,3 +248,36 @@ def test_the_schema_names_the_sources_the_seeds_know():
     schema = yaml.safe_load(SCHEMA.read_text())
     vary = schema["$defs"]["study"]["properties"]["replicates"]["properties"]["vary"]["items"]["enum"]
     assert tuple(vary) == SOURCES
+
+
+def test_replicate_tables_typeset_in_latex(tmp_path):
+    import shutil
+    import subprocess
+
+    from test_tables_latex import compile_tex
+
+    from twolayer.study.aggregate import write_table
+    from twolayer.study.replication import write_replication
+    from twolayer.study.tables import write_tables
+
+    models = _replicated(tmp_path)
+    models["lr"], models["reg"], models["activation"] = 0.05, 1e-5, "sigmoid"
+    table = point_table(models)
+    write_table(table, tmp_path / "table.csv")
+    write_table(models, tmp_path / "replicates.csv")
+    (tmp_path / "winner.json").write_text(json.dumps(winner_record(table, "s", models)))
+    write_replication("s", tmp_path / "table.csv", tmp_path / "replicates.csv", tmp_path / "winner.json", tmp_path / "c",
+                      axes=["activation", "hidden", "lr", "reg"])
+    write_tables("table2", "s", tmp_path / "table.csv", ["hidden", "lr", "reg"], tmp_path / "c" / "table2")
+    md = (tmp_path / "c" / "certainty.md").read_text()
+    assert "| a | 4 | 92.00 ± 2.16 |  | winner |" in md  # a = [.90, .92, .91, .95]: mean, std; no axis varies: point names
+    assert "| c | 4 | 70.50 ± 1.29 | 1.00 [1.00, 1.00] | worse |" in md
+    assert "Accuracy (Val Set, %, mean ± std)" in (tmp_path / "c" / "table2.md").read_text()
+    for name in ("certainty", "variance", "table2"):
+        out = tmp_path / f"build-{name}"
+        out.mkdir()
+        pdf = compile_tex(tmp_path / "c" / f"{name}.tex", out)
+        if shutil.which("pdftotext"):
+            text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True,
+                                  timeout=120).stdout
+            assert "±" in text, name

@@ -183,7 +183,7 @@ def test_the_report_opens_on_the_summary(chromium, reported, tmp_path):
     front = out["before"]
     # the report opens on the scorecard: the numbers of this run's studies, those it did not run by reason
     assert front.index("Scorecard.") < front.index("Study\tWinner"), front[:3000]
-    assert "of 30 published numbers" in front and "mnist_paper (9), mnist_bias (1): needs mnist" in front, front[:3000]
+    assert "of 38 comparisons with published numbers" in front and "mnist_paper (9), mnist_bias (1): needs mnist" in front, front[:3000]
     assert card["opened"] == card["scorecard"], (card["opened"] or "")[:80]
     # the front page: the summary of every study, with the winner's test accuracy
     assert "Open the summary" in front and "Study\tWinner" in front, front[:3000]

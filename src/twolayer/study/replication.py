@@ -78,6 +78,7 @@ def certainty_frame(table, models, winner, seed=0):
                     "ci_low": s["ci_low"], "ci_high": s["ci_high"], "p_winner_better": r["p_better"],
                     "p_low": r["p_low"], "p_high": r["p_high"],
                     "verdict": "winner better" if r["distinguishable"] else "cannot be told apart"})
+    # the printed tables say "worse" and "tie" (their captions say what these mean)
     df = pd.DataFrame(out)
     df["threshold"] = THRESHOLD
     df["bootstrap_rounds"] = N_BOOT
@@ -103,24 +104,27 @@ def variance_frame(models, grid_winner):
     return pd.DataFrame(rows, columns=["source", "models", "mean", "std", "min", "max"])
 
 
-def _display_certainty(df, labels):
-    return pd.DataFrame({
-        "Rank": df["rank"].astype(int),
-        "Model": [labels.get(p, p) for p in df["point"]],
-        "Replicates": df["replicates"].astype(int),
-        "Val accuracy (%)": [f"{_pct(m)} ± {_pct(s)}" for m, s in zip(df["mean"], df["std"])],
-        "95% interval (%)": [f"{_pct(lo)}–{_pct(hi)}" if not pd.isna(lo) else "" for lo, hi in zip(df["ci_low"], df["ci_high"])],
-        "P(winner better)": ["" if pd.isna(p) else f"{p:.2f} ({lo:.2f}–{hi:.2f})"
-                             for p, lo, hi in zip(df["p_winner_better"], df["p_low"], df["p_high"])],
-        "Verdict": df["verdict"],
-    })
+def _display_certainty(df, table, axes):
+    """The certainty table as printed: the hyperparameters (a column each, as Table 2), then the numbers."""
+    from .axes import AXES
+    from .tables import _hp_frame
+
+    rows = table.set_index("point").loc[df["point"]].reset_index()
+    varying = [a for a in axes if rows[AXES[a].column].nunique(dropna=False) > 1]  # the others are the same for all
+    out = _hp_frame(rows, varying) if varying else pd.DataFrame({"Point": rows["point"]})
+    out["Replicates"] = df["replicates"].astype(int).astype(str).to_numpy()
+    out["Val accuracy (%, mean ± std)"] = [f"{_pct(m)} ± {_pct(s)}" for m, s in zip(df["mean"], df["std"])]
+    out["P(winner better) [95% CI]"] = ["" if pd.isna(p) else f"{p:.2f} [{lo:.2f}, {hi:.2f}]"
+                                        for p, lo, hi in zip(df["p_winner_better"], df["p_low"], df["p_high"])]
+    out["Verdict"] = df["verdict"].replace({"cannot be told apart": "tie", "winner better": "worse"}).to_numpy()
+    return out
 
 
 def _display_variance(df):
     return pd.DataFrame({
         "Source of randomness": df["source"],
-        "Models": df["models"].astype(int),
-        "Val accuracy (%)": [f"{_pct(m)} ± {_pct(s)}" for m, s in zip(df["mean"], df["std"])],
+        "Models": df["models"].astype(int).astype(str),
+        "Val accuracy (%, mean ± std)": [f"{_pct(m)} ± {_pct(s)}" for m, s in zip(df["mean"], df["std"])],
         "Range (%)": [f"{_pct(lo)}–{_pct(hi)}" for lo, hi in zip(df["min"], df["max"])],
     })
 
@@ -142,20 +146,29 @@ def write_replication(study, table_csv, models_csv, winner_json, out_dir, seed=0
     models = pd.read_csv(models_csv, dtype={"point": str, "status": str, "vary": str, "replicate_set": str})
     winner = json.loads(Path(winner_json).read_text())
     out = Path(out_dir)
-    labels = point_labels(table, [c for c in axes if c in table])
+    from .axes import AXES
+
+    axes = [a for a in axes if a in AXES and AXES[a].column in table]
+    labels = point_labels(table, [AXES[a].column for a in axes])
     cert = certainty_frame(table, models, winner, seed=seed)
     grid_winner = json.loads(Path(refine_json).read_text())["grid_winner"] if refine_json else winner.get("point")
     var = variance_frame(models, grid_winner) if grid_winner else variance_frame(models.iloc[:0], None)
+    which = labels.get(grid_winner, grid_winner) if grid_winner else "none"
     for name, raw, shown, caption in (
-        ("certainty", cert, _display_certainty(cert, labels),
-         "How sure is the winner: mean validation accuracy over replicates, and the probability that the winner beats each other point"),
-        ("variance", var, _display_variance(var), "The grid winner's validation accuracy when one source of randomness changes, or both"),
+        ("certainty", cert, _display_certainty(cert, table, axes),
+         "How sure is the winner: the points with the most replicates, their mean validation accuracy, and the "
+         "probability that the winner beats each (the share of replicate pairs it wins, with a 95% bootstrap interval); "
+         "worse: the winner is better (P at least 0.75, its interval above 0.5); tie: it cannot be told apart from "
+         "the winner"),
+        ("variance", var, _display_variance(var),
+         f"The validation accuracy of the grid's single-run winner ({which}) when one source of randomness changes, or both"),
     ):
         with atomic_path(out / f"{name}.csv") as tmp:
             raw.to_csv(tmp, index=False, float_format="%.10g")
         write_text(out / f"{name}.md", f"**{study}: {caption}**\n\n" + to_markdown(shown))
         write_text(out / f"{name}.tex", to_latex(shown, caption=caption + ".", label=f"tab:{study}-{name}",
-                                               numeric={"Rank", "Replicates", "Models", "Val accuracy (%)"}))
+                                               numeric={"Rank", "Replicates", "Models", *(AXES[a].label for a in axes
+                                                                                          if AXES[a].type is not str)}))
     return cert, var
 
 

@@ -291,8 +291,10 @@ def study_record(st):
         "diverged": winner.get("models_diverged"),
         "point": winner.get("point"),
         "settings": winner_settings(winner, st.get("axes") or []) if winner.get("point") else [],
-        "val": winner.get("val_acc"),
-        "test": test.get("accuracy"),
+        "val": winner.get("val_acc"),  # with replicates: the mean over the winner's replicates ...
+        "test": (test.get("replicates") or {}).get("mean", test.get("accuracy")),  # ... and so is this
+        "replicates": (test.get("replicates") or {}).get("n"),
+        "test_run0": test.get("accuracy"),
         "n_test": test.get("n"),
         "per_class": test.get("per_class_accuracy") or {},
         "classes": [str(c) for c in test.get("classes") or []],  # in class order (per_class is sorted by name)
@@ -317,8 +319,8 @@ def _overview(recs):
         rows.append(
             f'<tr><td><a href="#study-{esc(r["name"])}">{esc(r["name"])}</a></td><td>{esc(r["dataset"])}</td>'
             f'<td class="num">{esc(r["models"])}</td>'
-            f'<td class="num">{esc(pct(r["val"]) if won else "")}</td>'
-            f'<td class="num">{esc(pct(r["test"]) if won else "")}</td>'
+            f'<td class="num">{esc(pct(r["val"]) if won else "")}{_mean_mark(r)}</td>'
+            f'<td class="num">{esc(pct(r["test"]) if won else "")}{_mean_mark(r)}</td>'
             f'<td class="wrap">{esc(_winner_text(r))}</td></tr>'
         )
     head = ('<tr><th scope="col">Study</th><th scope="col">Dataset</th><th class="num" scope="col">Models</th>'
@@ -339,7 +341,10 @@ def _study_section(r):
     if r["point"] is None:
         out.append("<p><strong>No winner: every model diverged.</strong></p>")
     else:
-        cards = [("Accuracy (Val Set, %)", pct(r["val"])), ("Accuracy (Test Set, %)", pct(r["test"]))]
+        mean = f", mean of {r['replicates']} replicates" if r.get("replicates") else ""
+        cards = [(f"Accuracy (Val Set, %{mean})", pct(r["val"])), (f"Accuracy (Test Set, %{mean})", pct(r["test"]))]
+        if r.get("replicates"):
+            cards.append(("Accuracy (Test Set, %, its single run)", pct(r["test_run0"])))
         if r["val_range"]:
             lo, hi = r["val_range"]
             cards.append(("Validation accuracy over the grid (%)", f"{pct(lo)}–{pct(hi)}"))
@@ -412,8 +417,11 @@ def front_fragment(recs, summary_path, scorecard=None, scorecard_path="results/s
         cat = json.dumps(r["name"])
         rows.append(
             f"<tr><td>{_js_link(r['name'], f'app.showCategory({cat})')}</td><td>{esc(_winner_text(r, size=False))}</td>"
-            f"<td>{esc(pct(r['val']) if r['point'] else '')}</td><td>{esc(pct(r['test']) if r['point'] else '')}</td></tr>"
+            f"<td>{esc(pct(r['val']) if r['point'] else '')}{_mean_mark(r)}</td>"
+            f"<td>{esc(pct(r['test']) if r['point'] else '')}{_mean_mark(r)}</td></tr>"
         )
+    note = ("<p><small>* the mean over the winner's replicates (its validation accuracies, and each replicate tested "
+            "once): see the study's certainty table.</small></p>\n" if any(r.get("replicates") for r in recs) else "")
     card = ""
     if scorecard:
         card = _front_scorecard(scorecard, scorecard_path)
@@ -426,7 +434,8 @@ def front_fragment(recs, summary_path, scorecard=None, scorecard_path="results/s
         "<th style=\"white-space: nowrap\">Test %</th></tr></thead>\n<tbody>\n"
         + "\n".join(rows)
         + "\n</tbody>\n</table>\n"
-        f"<p>{_js_link('Open the summary', open_summary)}: every study's winner, accuracy, top models and main "
+        + note
+        + f"<p>{_js_link('Open the summary', open_summary)}: every study's winner, accuracy, top models and main "
         "figures on one page. A study's name opens its figures and tables (also under Results, left).</p>\n"
         "</div>\n"
     )
@@ -482,6 +491,10 @@ def scorecard_html(rows, *, fragment=False):
 
 def write_scorecard_page(rows, out):
     write_text(out, scorecard_html(rows))
+
+
+def _mean_mark(r):
+    return "*" if r.get("replicates") and r.get("point") else ""
 
 
 def _front_scorecard(rows, scorecard_path="results/scorecard.html"):

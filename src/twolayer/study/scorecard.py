@@ -347,7 +347,7 @@ def counts(rows):
 
 def summary_line(rows):
     c = counts(rows)
-    return ", ".join(f"{v} {k}" for k, v in c.items() if v) + f" (of {len(rows)} published numbers)"
+    return ", ".join(f"{v} {k}" for k, v in c.items() if v) + f" (of {len(rows)} comparisons with published numbers)"
 
 
 def to_csv(rows, path):
@@ -387,10 +387,11 @@ def to_latex(rows):
 
     body = []
     cells, notes = display_rows(rows)
-    for row in cells:
-        body.append(" & ".join(latex_escape(c) for c in row) + r" \\")
+    for row in cells:  # \hspace{0pt}: TeX hyphenates no paragraph's first word ("§Hyperparameter") without it
+        body.append(" & ".join((r"\hspace{0pt}" if i in (0, 1) else "") + latex_escape(c) for i, c in enumerate(row)) + r" \\")
     num = r">{\raggedleft\arraybackslash}p{%s}"
-    spec = "@{}p{1.2cm}p{2.7cm}" + "".join(num % w for w in ("1.5cm", "1.5cm", "1.4cm", "1.0cm")) + "p{1.55cm}@{}"
+    rag = r">{\raggedright\arraybackslash}p{%s}"
+    spec = "@{}" + rag % "2.3cm" + rag % "1.9cm" + "".join(num % w for w in ("1.45cm", "1.45cm", "1.4cm", "1.1cm")) + rag % "1.5cm" + "@{}"
     header = " & ".join(["Source", "Quantity", "Published", "Reprod.", "Diff.", "Tol.", "Status"]) + r" \\"
     return "\n".join([
         "% requires \\usepackage{array,booktabs,longtable}",

@@ -34,7 +34,7 @@ from .axes import AXES
 TABLES = ("table1", "table2", "listing", "test")
 # Columns that hold numbers besides the numeric axes (right-aligned in LaTeX even when a table has no rows).
 NUMERIC_RESULT_COLUMNS = {"Accuracy (Val Set, %)", "Accuracy (Test Set, %)", "Train accuracy (%)", "Val accuracy (%)", "Test examples",
-                          "Replicates", "Test, replicates (%)"}
+                          "Replicates", "Accuracy (Val Set, %, mean ± std)", "Accuracy (Test Set, %, mean ± 95% CI)"}
 
 
 def numeric_columns():
@@ -68,15 +68,24 @@ def _hp_frame(rows, axes):
     return out.reset_index(drop=True)
 
 
+VAL_MEAN_STD = "Accuracy (Val Set, %, mean ± std)"
+TEST_MEAN_CI = "Accuracy (Test Set, %, mean ± 95% CI)"
+
+
 def table2(df, axes, test=None, k=5):
-    """The top k points. With replicates: the mean ± std over each point's replicates."""
-    top = ranked(df).head(k)
-    out = _hp_frame(top, axes)
-    if "replicates" in top:
-        out["Accuracy (Val Set, %)"] = [f"{_pct(m)} ± {_pct(s)}" for m, s in zip(top["val_acc"], top["val_acc_std"])]
-        out["Replicates"] = [str(int(n)) for n in top["replicates"]]
-    else:
+    """The top k points. With replicates: the points with the most replicates first (a refined
+    grid: its refined points), each with the mean ± std over its replicates, then the others."""
+    if "replicates" not in df:
+        top = ranked(df).head(k)
+        out = _hp_frame(top, axes)
         out["Accuracy (Val Set, %)"] = [_pct(v) for v in top["val_acc"]]
+        return out
+    ok = df[(df["status"] == "ok") & df["val_acc"].notna()]
+    top = ok.assign(_r=-ok["replicates"], _v=-ok["val_acc"]).sort_values(["_r", "_v", "n_params", "point"], kind="stable").head(k)
+    out = _hp_frame(top, axes)
+    out[VAL_MEAN_STD] = [f"{_pct(m)} ± {_pct(s)}" if n > 1 else _pct(m)
+                         for m, s, n in zip(top["val_acc"], top["val_acc_std"], top["replicates"])]
+    out["Replicates"] = [str(int(n)) for n in top["replicates"]]
     return out
 
 
@@ -101,7 +110,8 @@ def test_table(df, axes, test=None):
     rep = test.get("replicates")
     if rep and rep.get("n", 0) > 1:  # the single run above is the paper's; each replicate tested once
         out["Accuracy (Val Set, %)"] = _pct(win.get("val_acc_run0", win["val_acc"]))
-        out["Test, replicates (%)"] = f"{_pct(rep['mean'])} ± {_pct(rep['ci_high'] - rep['mean'])}"
+        out[VAL_MEAN_STD] = f"{_pct(win['val_acc'])} ± {_pct(win['val_acc_std'])}"
+        out[TEST_MEAN_CI] = f"{_pct(rep['mean'])} ± {_pct(rep['ci_high'] - rep['mean'])}"
         out["Replicates"] = str(rep["n"])
     return out
 
@@ -117,7 +127,7 @@ def to_markdown(df):
     return "\n".join(lines) + "\n"
 
 
-_TEX = {"±": r"$\pm$", "–": "--", "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+_TEX = {"±": r"$\pm$", "–": "--", "λ": r"$\lambda$", "η": r"$\eta$", "−": "$-$", "×": r"$\times$", "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
 
 # Column headers and cells that LaTeX typesets as mathematics (the CSV and Markdown keep the plain word).
 TEX_HEADERS = {"lambda": r"$\lambda$"}
@@ -130,8 +140,21 @@ _INT = re.compile(r"-?\d+")
 _FLOAT = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
+_SUPERSCRIPT = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
+_POWER = re.compile("([⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)")
+
+
 def _tex(s):
-    return "".join(_TEX.get(ch, ch) for ch in str(s))
+    """Text for LaTeX: special characters escaped, Greek letters and ± as mathematics, and the
+    figures' powers of ten (10⁻⁵) as $10^{-5}$ (pdflatex knows no superscript characters)."""
+    parts = _POWER.split(str(s))
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(f"$^{{{part.translate(_SUPERSCRIPT)}}}$")
+        else:
+            out.append("".join(_TEX.get(ch, ch) for ch in part))
+    return "".join(out)
 
 
 def _is_number(s):
@@ -356,6 +379,13 @@ def tex_caption(name, out, dataset=None):
     words = dataset_words(dataset)
     on, of = (f" on {words}", f" of {words}") if words else ("", "")
     k = len(out)
+    if name == "table2" and "Replicates" in out.columns:
+        return (f"Top {_NUMBER_WORDS[k] if k < len(_NUMBER_WORDS) else k} models{on}: the points with the most "
+                "replicates first, by their mean validation accuracy (mean ± standard deviation over the "
+                "replicates), then the others by their single run.")
+    if name == "test" and "Replicates" in out.columns:
+        return (f"The model with the best mean validation accuracy over its replicates, and its accuracy on the test "
+                f"set{of}: its single run, and the mean ± 95% confidence half-width over its replicates.")
     if name == "table2" and k < 5:
         if k == 0:
             return f"No model ranked by validation accuracy{on}: every model diverged."
