@@ -158,8 +158,8 @@ def write_replication(study, table_csv, models_csv, winner_json, out_dir, seed=0
         ("certainty", cert, _display_certainty(cert, table, axes),
          "How sure is the winner: the points with the most replicates, their mean validation accuracy, and the "
          "probability that the winner beats each (the share of replicate pairs it wins, with a 95% bootstrap interval); "
-         "worse: the winner is better (P at least 0.75, its interval above 0.5); tie: it cannot be told apart from "
-         "the winner"),
+         "verdict worse: the winner beats it (P at least 0.75, the interval above 0.5); tie: the two cannot be "
+         "told apart"),
         ("variance", var, _display_variance(var),
          f"The validation accuracy of the grid's single-run winner ({which}) when one source of randomness changes, or both"),
     ):
