@@ -42,12 +42,14 @@ report: "workflow/report/workflow.rst"
 
 
 # On a cluster, only prepare and train are submitted; these run where Snakemake runs
-# (fetch needs the internet, which compute nodes often lack; the rest take seconds).
+# (fetch needs the internet, which compute nodes often lack; the rest take seconds, the
+# winner's replay of rule trace one model's training: once per study, not worth a queue).
 localrules:
     all,
     fetch,
     aggregate,
     evaluate,
+    trace,
     figure,
     table,
 
