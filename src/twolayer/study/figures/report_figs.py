@@ -27,7 +27,7 @@ from ..trace import read_trace
 from .labels import winner_text
 from .pixels import normalise_each
 from .style import title
-from .weights import _empty, _first_layer, _image_grid, _winner_model
+from .weights import _empty, _first_layer, _image_grid, _two_layer_winner, _winner_model
 
 
 def report_pca(W1, k=10):
@@ -119,9 +119,9 @@ def draw_w1_pca_report(study, winner, data):
 
 
 def draw_w2_report(study, winner, data):
-    mf, w = _winner_model(winner)
-    if mf is None or "W2" not in mf.params:
-        return _empty(study, "no second layer: no winner, or a linear winner")
+    mf, w, empty = _two_layer_winner(study, winner)
+    if empty:
+        return empty
     W2 = mf.params["W2"]
     shape = w2_shape(W2.shape[0])
     imgs = normalise_each(w2_images(W2, shape))

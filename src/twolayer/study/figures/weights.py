@@ -22,6 +22,15 @@ def _winner_model(winner):
     return ModelFile(w["model_file"]), w
 
 
+def _two_layer_winner(study, winner):
+    """``(model file, winner record, None)``, or ``(None, None, figure saying why)`` when the
+    winner has no second layer (no winner at all, or a linear one)."""
+    mf, w = _winner_model(winner)
+    if mf is None or "W2" not in mf.params:
+        return None, None, _empty(study, "no second layer: no winner, or a linear winner")
+    return mf, w, None
+
+
 def _empty(study, msg):
     fig, ax = plt.subplots(figsize=(3, 1.2), layout="constrained")
     ax.text(0.5, 0.5, msg, ha="center", va="center")
@@ -92,9 +101,9 @@ def pca_titles(var):
 
 def draw_w2(study, winner, data):
     """Report figure 4: W2 (H, C) as an image, hidden units down, classes across."""
-    mf, w = _winner_model(winner)
-    if mf is None or "W2" not in mf.params:
-        return _empty(study, "no second layer: no winner, or a linear winner")
+    mf, w, empty = _two_layer_winner(study, winner)
+    if empty:
+        return empty
     classes = read_attrs(data)["classes"]
     W2 = mf.params["W2"]
     lim = float(np.abs(W2).max()) or 1.0
@@ -111,9 +120,9 @@ def draw_w2(study, winner, data):
 
 def draw_templates(study, winner, data):
     """Report figure 5: the class templates W1 @ W2 (D, C), each column as a 28x28 image."""
-    mf, w = _winner_model(winner)
-    if mf is None or "W2" not in mf.params:
-        return _empty(study, "no second layer: no winner, or a linear winner")
+    mf, w, empty = _two_layer_winner(study, winner)
+    if empty:
+        return empty
     attrs = read_attrs(data)
     shape = tuple(attrs["image_shape"])
     imgs = normalise_each(class_templates(mf.params).T.reshape(-1, *shape))
