@@ -2,7 +2,7 @@
 expected best validation accuracy for a budget of k trials.
 
 Reads what rule aggregate wrote (``table.csv``: one row per point, means over replicates;
-``replicates.csv``: one row per model; ``winner.json``) and writes, into
+``replicates.csv``: one row per model; ``winner.json``) and writes the first two of these into
 ``results/<study>/certainty/``:
 
 * ``certainty.{csv,md,tex}``: the winner and every point with as many replicates (a refined
@@ -12,9 +12,10 @@ Reads what rule aggregate wrote (``table.csv``: one row per point, means over re
 * ``variance.{csv,md,tex}``: for the grid's winner (the best single run), the spread of its
   validation accuracy when only the initial weights change, only the order of the examples,
   and both (replicates of the same point);
-* ``expected_max.csv`` (every study, from the grid's single runs, no extra training): the
-  expected maximum validation accuracy of k points drawn at random, k = 1 .. all, and its
-  standard deviation (Dodge et al. 2019).
+* the expected maximum validation accuracy of k points drawn at random (with replacement),
+  k = 1 .. all, and its standard deviation (Dodge et al. 2019): from the grid's single runs,
+  no extra training. The figure ``expected_max`` draws it for every study;
+  ``twolayer certainty --expected-max FILE`` writes it as CSV on request (the workflow does not).
 
 The bootstrap's seed is the study's seed (recorded in ``certainty.csv``).
 """
