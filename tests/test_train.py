@@ -21,10 +21,11 @@ def reference_sgd(net, X, y, idx, lrs, reg):
     return losses
 
 
+@pytest.mark.parametrize("loop", Batch1SGD.LOOPS)
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "leaky_relu"])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("convention", ["full", "half"])
-def test_batch1_kernel_equals_reference(activation, bias, convention):
+def test_batch1_kernel_equals_reference(activation, bias, convention, loop):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 12))
     y = rng.integers(0, 5, 40)
@@ -38,7 +39,7 @@ def test_batch1_kernel_equals_reference(activation, bias, convention):
     assert np.prod(1 - lrs * k) < 1e-6  # the scale s of W1 = s*V crosses 1e-3: V is rescaled
     data_loss = np.full(300, np.nan)
     penalty = np.full(300, np.nan)
-    done = Batch1SGD(fast, reg).run(X, y, idx, lrs, log_every=1, data_loss=data_loss, penalty=penalty)
+    done = Batch1SGD(fast, reg, loop=loop).run(X, y, idx, lrs, log_every=1, data_loss=data_loss, penalty=penalty)
     assert done == 300
     ref_losses = reference_sgd(ref, X, y, idx, lrs, reg)
     for k in ref.params:
@@ -46,10 +47,11 @@ def test_batch1_kernel_equals_reference(activation, bias, convention):
     assert np.allclose(data_loss + penalty, ref_losses, rtol=1e-10)
 
 
+@pytest.mark.parametrize("loop", Batch1SGD.LOOPS)
 @pytest.mark.parametrize("block", [1, 5, 32, 64])
-@pytest.mark.parametrize("log_every", [0, 7])
-@pytest.mark.parametrize("activation, bias", [("sigmoid", True), ("relu", False), ("tanh", True)])
-def test_blocked_batch1_kernel_equals_sequential_sgd(block, log_every, activation, bias):
+@pytest.mark.parametrize("log_every", [0, 7, 100])
+@pytest.mark.parametrize("activation, bias", [("sigmoid", True), ("relu", False), ("tanh", True), ("leaky_relu", False)])
+def test_blocked_batch1_kernel_equals_sequential_sgd(block, log_every, activation, bias, loop):
     """Delaying the rank-1 updates over blocks changes nothing but rounding."""
     rng = np.random.default_rng(11)
     X = rng.standard_normal((50, 12))
@@ -63,21 +65,23 @@ def test_blocked_batch1_kernel_equals_sequential_sgd(block, log_every, activatio
     assert np.prod(1 - lrs * 2 * reg) < 1e-9
     data_loss = np.full(n, np.nan)
     penalty = np.full(n, np.nan)
-    done = Batch1SGD(fast, reg, block=block).run(X, y, idx, lrs, t0=3, log_every=log_every, data_loss=data_loss, penalty=penalty)
+    done = Batch1SGD(fast, reg, block=block, loop=loop).run(X, y, idx, lrs, t0=3, log_every=log_every, data_loss=data_loss, penalty=penalty)
     assert done == n
     ref_losses = np.array(reference_sgd(ref, X, y, idx, lrs, reg))
     for k in ref.params:
         assert np.allclose(fast.params[k], ref.params[k], rtol=1e-10, atol=1e-12), k
     logged = np.flatnonzero(~np.isnan(penalty))
     if log_every:
-        assert list(logged + 3 + 1) == list(range(7, n + 4, 7))[: len(logged)] and len(logged) == (n + 3) // 7
+        assert list(logged + 3 + 1) == list(range(log_every, n + 4, log_every))[: len(logged)]
+        assert len(logged) == (n + 3) // log_every
         assert np.allclose(data_loss[logged] + penalty[logged], ref_losses[logged], rtol=1e-10)
     else:
         assert logged.size == 0
     assert np.isfinite(data_loss).all()
 
 
-def test_blocked_batch1_kernel_stops_mid_block_on_divergence():
+@pytest.mark.parametrize("loop", Batch1SGD.LOOPS)
+def test_blocked_batch1_kernel_stops_mid_block_on_divergence(loop):
     rng = np.random.default_rng(12)
     X = rng.standard_normal((40, 10)) * 5
     y = rng.integers(0, 3, 40)
@@ -85,9 +89,42 @@ def test_blocked_batch1_kernel_stops_mid_block_on_divergence():
     lrs = np.full(500, 1e4)
     lrs[:10] = 1e-3  # ten ordinary steps, then a step size that blows up
     losses = np.full(500, np.nan)
-    done = Batch1SGD(net, 0.0, block=32).run(X, y, rng.integers(0, 40, 500), lrs, data_loss=losses)
+    done = Batch1SGD(net, 0.0, block=32, loop=loop).run(X, y, rng.integers(0, 40, 500), lrs, data_loss=losses)
     assert 10 < done < 500
     assert np.isfinite(losses[:done]).all() and np.isnan(losses[done:]).all()
+
+
+def test_the_compiled_loop_knows_every_activation():
+    """The compiled loop's codes name exactly the registry's activations (one list of names)."""
+    from twolayer.nn.activations import ACTIVATIONS
+    from twolayer.nn.batch1_loop import ACTIVATION_CODES
+
+    assert set(ACTIVATION_CODES) == set(ACTIVATIONS)
+    assert sorted(ACTIVATION_CODES.values()) == list(range(len(ACTIVATIONS)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation, bias", [("sigmoid", False), ("relu", True)])
+def test_compiled_and_numpy_loops_agree_and_are_deterministic(dtype, activation, bias):
+    """The compiled loop is the NumPy loop's arithmetic (to rounding), and it gives the same bits twice."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 40)).astype(dtype)
+    y = rng.integers(0, 10, 300)
+    idx = rng.integers(0, 300, 2000)
+    lrs = 0.05 * 0.999 ** np.arange(2000)
+    nets = {}
+    for name, loop in (("numpy", "numpy"), ("compiled", "compiled"), ("again", "compiled")):
+        net = TwoLayerNet(40, 30, 10, activation=activation, bias=bias, init="report", dtype=dtype, seed=1)
+        losses = np.empty(2000)
+        assert Batch1SGD(net, 1e-3, loop=loop).run(X, y, idx, lrs, data_loss=losses) == 2000
+        nets[name] = (net.params, losses)
+    tol = 1e-12 if dtype == np.float64 else 2e-4
+    for k, v in nets["numpy"][0].items():
+        assert v.dtype == dtype and nets["compiled"][0][k].dtype == dtype
+        assert np.allclose(nets["compiled"][0][k], v, rtol=tol, atol=tol * 1e-2), k
+        assert np.array_equal(nets["again"][0][k], nets["compiled"][0][k]), k
+    assert np.allclose(nets["compiled"][1], nets["numpy"][1], rtol=tol)
+    assert np.array_equal(nets["again"][1], nets["compiled"][1])
 
 
 def test_minibatch_kernel_equals_reference_gradients():

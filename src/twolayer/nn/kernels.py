@@ -42,10 +42,6 @@ def _vdot(a):
     return float(np.dot(r, r))
 
 
-
-
-
-
 class Batch1SGD:
     """Plain SGD with one example per step for a :class:`~twolayer.nn.net.TwoLayerNet`.
 
@@ -63,21 +59,27 @@ class Batch1SGD:
       ``V -= Xb^T (c * D)``.
 
     W1 (D x H) therefore crosses the memory ~3/``block`` times per step
-    instead of 3 times (a per-step ``?gemv`` plus ``?ger``), and the step is
-    no longer bound by memory traffic. W2 and the biases, 1% of the bytes,
-    are updated every step.
+    instead of 3 times (a per-step ``?gemv`` plus ``?ger``), and the step's
+    cost is the block GEMMs' arithmetic, 4 D H flops, plus the per-step work
+    on H- and C-sized vectors. W2 and the biases, 1% of the bytes, are
+    updated every step.
 
     Weight decay ``W <- (1 - lr*k) W`` is not a pass over W1 either: W1 is
     held as ``s * V`` and the decay only scales the scalar ``s`` (``V`` is
     rescaled when ``s`` leaves [1e-3, 1]).
 
-    During :meth:`run` V is a Fortran-ordered working copy of W1, copied
-    back into ``net.params["W1"]`` at the end. Small vectors go through
-    ``scipy.linalg.blas``: its calls cost ~0.1 us where a NumPy ufunc with a
-    scalar operand costs ~0.5 us, and a step is ~20 such calls.
+    The per-step work runs in one of two loops with the same arithmetic:
+    ``loop="compiled"`` (the default), :func:`twolayer.nn.batch1_loop.block_steps`
+    compiled by Numba, ~2 us a step; ``loop="numpy"``, :meth:`_steps_numpy`, the
+    readable specification: ~20 BLAS calls and ufuncs a step, ~12 us.
+
+    During :meth:`run` V is a Fortran-ordered working copy of W1 and ``W2T`` a
+    C-ordered copy of W2 transposed, copied back into ``net.params`` at the end.
     """
 
-    def __init__(self, net, reg, block=32):
+    LOOPS = ("compiled", "numpy")
+
+    def __init__(self, net, reg, block=64, loop="compiled"):
         p = net.params
         dt = net.dtype
         self.params = p
@@ -88,10 +90,14 @@ class Batch1SGD:
         self.block = int(block)
         if self.block < 1:
             raise ValueError(f"block must be >= 1, got {block}")
+        if loop not in self.LOOPS:
+            raise ValueError(f"unknown loop {loop!r}; valid loops are: {', '.join(self.LOOPS)}")
+        self.loop = loop
         self.gemv, self.gemm, self.ger, self.scal, self.axpy, self.asum, self.bdot = blas.get_blas_funcs(
             ("gemv", "gemm", "ger", "scal", "axpy", "asum", "dot"), dtype=dt
         )
         d, h, c, kb = net.input_size, net.hidden_size, net.output_size, self.block
+        self.V = np.empty((d, h), dtype=dt, order="F")  # W1's working copy
         self.Xb = np.empty((kb, d), dtype=dt)  # the block's examples
         self.Z = np.empty((kb, h), dtype=dt)  # their pre-activations under the block's starting V
         self.G = np.empty(kb * kb, dtype=dt)  # their Gram matrix (reshaped per block)
@@ -103,14 +109,25 @@ class Batch1SGD:
         self.tmp = np.empty(h, dtype=dt)
         self.z2 = np.empty(c, dtype=dt)
         self.ones = np.ones(c, dtype=dt)
+        self.W2T = np.empty((c, h), dtype=dt)  # W2's working copy, transposed, C-ordered
+        self.cast = np.empty(1, dtype=dt)
+        self.state = np.empty(2)  # [s, P] between the compiled loop's calls
         self._labels, self._labels_of = None, None
+        if loop == "compiled":
+            from .batch1_loop import ACTIVATION_CODES, block_steps
 
-    def penalty(self, s=1.0, V=None):
+            self._block_steps = block_steps
+            self.act_code = ACTIVATION_CODES[self.act.name]
+            self.alpha = float(getattr(self.act, "alpha", 0.0))
+            self.no_b1, self.no_b2 = np.zeros(h, dtype=dt), np.zeros(c, dtype=dt)
+
+    def penalty(self, s=1.0, V=None, W2=None):
         """The L2 penalty; during a run W1 is ``s * V`` (with no update pending)."""
         if self.reg == 0.0:
             return 0.0
         W1 = self.params["W1"] if V is None else V
-        return self.coef * self.reg * (s * s * _vdot(W1) + _vdot(self.params["W2"]))
+        W2 = self.params["W2"] if W2 is None else W2
+        return self.coef * self.reg * (s * s * _vdot(W1) + _vdot(W2))
 
     def run(self, X, y, idx, lrs, optimizer=None, t0=0, log_every=0, data_loss=None, penalty=None):
         """Perform ``len(idx)`` steps on examples ``X[idx[j]]``, labels ``y[idx[j]]``.
@@ -126,31 +143,27 @@ class Batch1SGD:
         produced a non-finite loss (the net is then left as it was after
         step ``j - 1``'s update; step j did not update it).
         """
-        p = self.params
-        W1 = p["W1"]
-        V = np.asfortranarray(W1) if not W1.flags.f_contiguous else W1.copy(order="F")
-        Vflat = V.reshape(-1, order="F")
-        W2 = p["W2"]
-        W2T = W2.T  # (C, H) Fortran-ordered view
-        W2flat = W2.reshape(-1)
-        b1 = p.get("b1")
-        b2 = p.get("b2")
-        gemv, gemm, ger, scal, axpy, asum, bdot, act = self.gemv, self.gemm, self.ger, self.scal, self.axpy, self.asum, self.bdot, self.act
-        Xb, Z, Gbuf, Dm, cv, w = self.Xb, self.Z, self.G, self.Dm, self.cv, self.w
-        z1, a1, tmp, z2, ones = self.z1, self.a1, self.tmp, self.z2, self.ones
-        k = self.k
-        s = 1.0
-        isfinite = math.isfinite
-        log = math.log
-        dot = np.dot
         if optimizer is not None and optimizer.name != SGD.name:
             raise ValueError(f"Batch1SGD is plain SGD; got optimizer {optimizer.describe()}")
-        idx_list = np.asarray(idx).reshape(-1).tolist()
-        lr_list = lrs.tolist() if hasattr(lrs, "tolist") else list(lrs)
-        if self._labels_of is not y:  # the label array as a list, converted once per dataset
-            self._labels, self._labels_of = (y.tolist() if hasattr(y, "tolist") else list(y)), y
-        labels = self._labels
-        n = len(idx_list)
+        p = self.params
+        W1, W2 = p["W1"], p["W2"]
+        V, Xb, Dm, W2T = self.V, self.Xb, self.Dm, self.W2T
+        V[...] = W1
+        W2T[...] = W2.T
+        Vflat = V.reshape(-1, order="F")
+        idx = np.asarray(idx).reshape(-1)
+        n = idx.size
+        lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
+        if data_loss is None:
+            data_loss = np.empty(n)
+        if self.loop == "compiled":
+            steps = self._compiled_steps
+            labels = np.asarray(y)[idx].astype(np.int64)
+        else:
+            steps = self._steps_numpy
+            if self._labels_of is not y:  # the label array as a list, converted once per dataset
+                self._labels, self._labels_of = np.asarray(y).tolist(), y
+            labels = self._labels
         want_pen = bool(log_every) and penalty is not None
         # Logging the penalty more often than once a block (CS231n's per-step loss history):
         # rather than end a block at every logged step (a pass over W1 each), follow
@@ -161,100 +174,131 @@ class Batch1SGD:
         # ends blocks at the logged steps and computes the penalty there directly.
         in_block = want_pen and log_every < self.block
         track = in_block and self.reg != 0.0
-        creg = self.coef * self.reg
-        P = 0.0
+        s = 1.0
         done = n
         j = 0
         with np.errstate(over="ignore", invalid="ignore"):
             while j < n:
                 kb = min(self.block, n - j)
-                if track:
-                    P = s * s * _vdot(V)
-                elif want_pen and not in_block:
+                P = s * s * _vdot(V) if track else 0.0
+                if want_pen and not in_block:
                     # a block ends before the next step whose penalty is logged (V must be flushed there)
                     first = (-(t0 + j + 1)) % log_every  # offset of the next logged step from j
                     if first == 0:
-                        penalty[j] = self.penalty(s, V)
+                        penalty[j] = self.penalty(s, V, W2T)
                         first = log_every
                     kb = min(kb, first)
-                rows = idx_list[j : j + kb]
                 xb = Xb[:kb]
-                np.take(X, rows, axis=0, out=xb, mode="clip")
-                zb = Z[:kb]
+                np.take(X, idx[j : j + kb], axis=0, out=xb, mode="clip")
+                zb = self.Z[:kb]
                 np.matmul(xb, V, out=zb)
-                G = Gbuf[: kb * kb].reshape(kb, kb)
+                G = self.G[: kb * kb].reshape(kb, kb)
                 np.matmul(xb, xb.T, out=G)
-                m = kb  # steps of the block whose updates are pending
-                for t in range(kb):
-                    c = labels[rows[t]]
-                    lr = lr_list[j + t]
-                    # z1 = s * V_t^T x_t (+ b1), V_t = V - sum_{k<t} c_k x_k d_k^T
-                    u = zb[t]
-                    if t:
-                        np.multiply(cv[:t], G[t, :t], out=w[:t])
-                        gemv(-1.0, Dm[:t].T, w[:t], beta=1.0, y=u, overwrite_y=1)
-                    scal(s, u)
-                    if b1 is not None:
-                        np.add(u, b1, out=z1)
-                        zz = z1
-                    else:
-                        zz = u
-                    act.forward(zz, out=a1)
-                    dot(a1, W2, out=z2)
-                    if b2 is not None:
-                        z2 += b2
-                    # softmax cross-entropy, shifted by the max score
-                    zl = z2.tolist()
-                    mx = max(zl)
-                    axpy(ones, z2, a=-mx)
-                    np.exp(z2, out=z2)
-                    total = asum(z2)
-                    loss = log(total) - (zl[c] - mx)
-                    if not isfinite(loss):
-                        done = j + t
-                        m = t
-                        break
-                    if data_loss is not None:
-                        data_loss[j + t] = loss
-                    if in_block and not (t0 + j + t + 1) % log_every:
-                        penalty[j + t] = creg * (P + bdot(W2flat, W2flat)) if track else 0.0
-                    scal(1.0 / total, z2)
-                    z2[c] -= 1.0  # z2 now holds dL/dz2
-                    # backward into the hidden layer, with the weights before the update
-                    d = Dm[t]
-                    dot(W2, z2, out=d)
-                    act.backward_inplace(d, zz, a1, tmp)  # d now holds dL/dz1
-                    if track:
-                        decay = 1.0 - lr * k
-                        P = decay * decay * P - 2.0 * lr * decay * bdot(u, d) + lr * lr * float(G[t, t]) * bdot(d, d)
-                    # W2 <- (1 - lr k) W2 - lr a1 dz2^T ; biases
-                    if k:
-                        scal(1.0 - lr * k, W2flat)
-                    ger(-lr, z2, a1, a=W2T, overwrite_a=1)
-                    if b2 is not None:
-                        axpy(z2, b2, a=-lr)
-                    if b1 is not None:
-                        axpy(d, b1, a=-lr)
-                    # W1 = s V: the decay scales s; the update x d^T / s waits in the block
-                    if k:
-                        s *= 1.0 - lr * k
-                    cv[t] = lr / s
-                    if not 1e-3 < s <= 1.0:  # rescale V: end the block here
-                        m = t + 1
-                        break
-                if m:
-                    np.multiply(Dm[:m], cv[:m, None], out=Dm[:m])
-                    gemm(-1.0, Xb[:m].T, Dm[:m].T, beta=1.0, c=V, trans_b=1, overwrite_c=1)
+                m, s, finite = steps(zb, G, kb, j, s, P, X, labels, idx, lrs, t0, log_every if in_block else 0,
+                                     track, data_loss, penalty)
+                if m:  # V -= Xb^T (c * D): the rank-m update, cv already folded into Dm
+                    self.gemm(-1.0, Xb[:m].T, Dm[:m].T, beta=1.0, c=V, trans_b=1, overwrite_c=1)
                 if not 1e-3 < s <= 1.0:
-                    scal(s, Vflat)
+                    self.scal(s, Vflat)
                     s = 1.0
                 j += m
-                if done < n:
+                if not finite:
+                    done = j
                     break
         if s != 1.0:
-            scal(s, Vflat)
+            self.scal(s, Vflat)
         W1[...] = V
+        W2[...] = W2T.T
         return done
+
+    def _compiled_steps(self, zb, G, kb, j, s, P, X, labels, idx, lrs, t0, log_every, track, data_loss, penalty):
+        """The block's steps through the compiled loop; returns (pending steps, s, finite)."""
+        p = self.params
+        bias = "b1" in p
+        state = self.state
+        state[0], state[1] = s, P
+        m, finite = self._block_steps(
+            zb, G, self.Dm, self.cv, self.W2T, p["b1"] if bias else self.no_b1, p["b2"] if bias else self.no_b2,
+            bias, self.act_code, self.alpha, labels[j : j + kb], lrs[j : j + kb], self.k, state, self.cast,
+            data_loss[j : j + kb], penalty[j : j + kb] if log_every else data_loss[j : j + kb],
+            t0 + j, log_every, track, self.coef * self.reg, self.z1, self.a1, self.z2,
+        )
+        return m, float(state[0]), finite
+
+    def _steps_numpy(self, zb, G, kb, j, s, P, X, labels, idx, lrs, t0, log_every, track, data_loss, penalty):
+        """The block's steps in NumPy and BLAS calls: the specification of the compiled loop.
+
+        zb (kb, H): the block's pre-activations, G (kb, kb) their Gram matrix; steps
+        j..j+kb-1 of the run. Returns (steps whose
+        updates are pending, the scale s of W1 = s V, whether every loss was finite);
+        on return Dm[:m] holds the pending steps' gradients times their scaled step sizes.
+        """
+        p = self.params
+        b1, b2 = p.get("b1"), p.get("b2")
+        gemv, ger, scal, axpy, asum, bdot, act = self.gemv, self.ger, self.scal, self.axpy, self.asum, self.bdot, self.act
+        Dm, cv, w, z1, a1, tmp, z2, ones = self.Dm, self.cv, self.w, self.z1, self.a1, self.tmp, self.z2, self.ones
+        W2T = self.W2T
+        W2 = W2T.T  # (H, C), Fortran-ordered view
+        W2flat = W2T.reshape(-1)
+        k, creg, dot, log = self.k, self.coef * self.reg, np.dot, math.log
+        m, finite = kb, True
+        for t in range(kb):
+            c = labels[idx[j + t]]
+            lr = float(lrs[j + t])
+            # z1 = s * V_t^T x_t (+ b1), V_t = V - sum_{k<t} c_k x_k d_k^T
+            u = zb[t]
+            if t:
+                np.multiply(cv[:t], G[t, :t], out=w[:t])
+                gemv(-1.0, Dm[:t].T, w[:t], beta=1.0, y=u, overwrite_y=1)
+            scal(s, u)
+            if b1 is not None:
+                np.add(u, b1, out=z1)
+                zz = z1
+            else:
+                zz = u
+            act.forward(zz, out=a1)
+            dot(W2T, a1, out=z2)
+            if b2 is not None:
+                z2 += b2
+            # softmax cross-entropy, shifted by the max score
+            zl = z2.tolist()
+            mx = max(zl)
+            axpy(ones, z2, a=-mx)
+            np.exp(z2, out=z2)
+            total = asum(z2)
+            loss = log(total) - (zl[c] - mx)
+            if not math.isfinite(loss):
+                m, finite = t, False
+                break
+            data_loss[j + t] = loss
+            if log_every and not (t0 + j + t + 1) % log_every:
+                penalty[j + t] = creg * (P + bdot(W2flat, W2flat)) if track else 0.0
+            scal(1.0 / total, z2)
+            z2[c] -= 1.0  # z2 now holds dL/dz2
+            # backward into the hidden layer, with the weights before the update
+            d = Dm[t]
+            dot(z2, W2T, out=d)
+            act.backward_inplace(d, zz, a1, tmp)  # d now holds dL/dz1
+            if track:
+                decay = 1.0 - lr * k
+                P = decay * decay * P - 2.0 * lr * decay * bdot(u, d) + lr * lr * float(G[t, t]) * bdot(d, d)
+            # W2 <- (1 - lr k) W2 - lr a1 dz2^T ; biases
+            if k:
+                scal(1.0 - lr * k, W2flat)
+            ger(-lr, a1, z2, a=W2, overwrite_a=1)
+            if b2 is not None:
+                axpy(z2, b2, a=-lr)
+            if b1 is not None:
+                axpy(d, b1, a=-lr)
+            # W1 = s V: the decay scales s; the update x d^T / s waits in the block
+            if k:
+                s *= 1.0 - lr * k
+            cv[t] = lr / s
+            if not 1e-3 < s <= 1.0:  # rescale V: end the block here
+                m = t + 1
+                break
+        np.multiply(Dm[:m], cv[:m, None], out=Dm[:m])
+        return m, s, finite
 
 
 class MinibatchStep:
