@@ -47,17 +47,24 @@ def batch1(hidden=(150, 275, 300), activations=("sigmoid", "relu"), repeats=5, s
     for H in hidden:
         for act in activations:
             net = TwoLayerNet(D_MNIST, H, C, activation=act, bias=False, init="report", dtype=np.float32, seed=0)
-            kernel = Batch1SGD(net, 1e-5)
             idx = rng.integers(0, n, steps)
             lrs = np.full(steps, 0.01)
-            kernel.run(X, y, idx[:2000], lrs[:2000])
 
-            def ours():
-                t0 = time.perf_counter()
-                kernel.run(X, y, idx, lrs)
-                return (time.perf_counter() - t0) / steps
+            def timed(kernel):
+                kernel.run(X, y, idx[:2000], lrs[:2000])  # warm-up (and the compiled loop's load)
 
-            variants = {"twolayer": ours}
+                def run():
+                    t0 = time.perf_counter()
+                    kernel.run(X, y, idx, lrs)
+                    return (time.perf_counter() - t0) / steps
+
+                return run
+
+            variants = {
+                "twolayer": timed(Batch1SGD(net, 1e-5)),
+                "NumPy loop": timed(Batch1SGD(net, 1e-5, loop="numpy")),
+                "flop bound": _flop_bound(rng, H),
+            }
             if torch is not None:
                 variants["torch_hand"] = _torch_hand_batch1(torch, X, y, H, act, rng)
                 variants["torch_autograd"] = _torch_autograd_batch1(torch, X, y, H, act, rng)
@@ -65,6 +72,23 @@ def batch1(hidden=(150, 275, 300), activations=("sigmoid", "relu"), repeats=5, s
             res = common.interleaved(variants, repeats)
             out[f"{act}/H={H}"] = res
     return out
+
+
+def _flop_bound(rng, H, rows=200, reps=50):
+    """The time of a step's 4 D H flops at the single-thread sgemm rate of a (rows x D) @ (D x H)
+    float32 product, measured beside the steps: 2 x that product's time / rows."""
+    A = rng.standard_normal((rows, D_MNIST)).astype(np.float32)
+    B = rng.standard_normal((D_MNIST, H)).astype(np.float32)
+    out = np.empty((rows, H), dtype=np.float32)
+    np.matmul(A, B, out=out)
+
+    def run():
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            np.matmul(A, B, out=out)
+        return 2 * (time.perf_counter() - t0) / reps / rows
+
+    return run
 
 
 def _published(H, act, steps=3000):

@@ -5,7 +5,8 @@
 1. a training job's fixed cost: interpreter start and imports (fresh processes),
    loading the dataset file, saving the model;
 2. one epoch of CIFAR-shaped data: the two GEMMs of a step, the row gather, the rest;
-3. the batch-1 step: the block GEMMs (amortised), the per-step BLAS calls, the Python glue.
+3. the batch-1 step: the block's gather and GEMMs (amortised), the per-step work of either loop,
+   and the flop bound.
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ def median_of(fn, repeats=7):
     return statistics.median(fn() for _ in range(repeats))
 
 
+_FIRST_CALL = """
+import numpy as np, twolayer.cli, twolayer.study.runner
+from twolayer import TwoLayerNet
+from twolayer.nn.kernels import Batch1SGD
+net = TwoLayerNet(784, 20, 10, activation="sigmoid", bias=False, init="report", dtype=np.float32, seed=0)
+X = np.zeros((4, 784), np.float32)
+Batch1SGD(net, 1e-5).run(X, np.zeros(4, np.uint8), np.arange(4), np.full(4, 0.01))
+"""
+
+
 def job_fixed_cost():
     def proc(code):
         def run():
@@ -43,6 +54,8 @@ def job_fixed_cost():
         "numpy + h5py": proc("import numpy, h5py"),
         "numpy + h5py + scipy.linalg": proc("import numpy, h5py, scipy.linalg.blas"),
         "the training job (twolayer.cli + runner)": proc("import twolayer.cli, twolayer.study.runner"),
+        "+ numba (the compiled loop's module)": proc("import twolayer.cli, twolayer.study.runner, twolayer.nn.batch1_loop"),
+        "+ the compiled loop's first call (loaded from the disk cache)": proc(_FIRST_CALL),
     }
     from twolayer.data.prepare import prepare_dataset
     from twolayer.data.preprocess import get_recipe
@@ -101,7 +114,7 @@ def epoch_phases(N=49000, D=3072, H=100, B=200, steps=245):
             "everything else": whole - gather - fwd - bwd}
 
 
-def batch1_phases(H=275, steps=20000, n=55000):
+def batch1_phases(H=275, steps=20000, n=55000, block=64):
     from scipy.linalg import blas
 
     from twolayer import TwoLayerNet
@@ -110,27 +123,42 @@ def batch1_phases(H=275, steps=20000, n=55000):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 784)).astype(np.float32)
     y = rng.integers(0, 10, n).astype(np.uint8)
-    net = TwoLayerNet(784, H, 10, activation="sigmoid", bias=False, init="report", dtype=np.float32, seed=0)
-    k = Batch1SGD(net, 1e-5)
     idx = rng.integers(0, n, steps)
     lrs = np.full(steps, 0.01)
-    k.run(X, y, idx[:2000], lrs[:2000])
-    whole = median_of(lambda: (lambda t0: (k.run(X, y, idx, lrs), time.perf_counter() - t0)[1])(time.perf_counter()), 3) / steps
+    out = {}
+    for loop in Batch1SGD.LOOPS:
+        net = TwoLayerNet(784, H, 10, activation="sigmoid", bias=False, init="report", dtype=np.float32, seed=0)
+        k = Batch1SGD(net, 1e-5, block=block, loop=loop)
+        k.run(X, y, idx[:2000], lrs[:2000])
+        out[f"step, {loop} loop (H={H}, sigmoid)"] = median_of(
+            lambda: (lambda t0: (k.run(X, y, idx, lrs), time.perf_counter() - t0)[1])(time.perf_counter()), 3) / steps
     V = np.asfortranarray(net.params["W1"])
-    Xb = X[:32].copy()
-    Z = np.empty((32, H), np.float32)
-    D32 = rng.standard_normal((32, H)).astype(np.float32)
+    Xb = X[:block].copy()
+    Z = np.empty((block, H), np.float32)
+    G = np.empty((block, block), np.float32)
+    Dm = rng.standard_normal((block, H)).astype(np.float32)
+    A = rng.standard_normal((200, 784)).astype(np.float32)
+    O = np.empty((200, H), np.float32)
 
-    def block():
-        t0 = time.perf_counter()
-        for _ in range(500):
-            np.matmul(Xb, V, out=Z)
-            blas.sgemm(-1e-9, Xb.T, D32.T, beta=1.0, c=V, trans_b=1, overwrite_c=1)
-        return (time.perf_counter() - t0) / 500 / 32
+    def per_step(fn, reps=300):
+        def run():
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                fn()
+            return (time.perf_counter() - t0) / reps / block
 
-    per_step_block = median_of(block, 3)
-    return {"step (H=275, sigmoid)": whole, "block GEMMs, per step": per_step_block,
-            "per-step work (small BLAS calls, NumPy ufuncs, Python)": whole - per_step_block}
+        return median_of(run, 5)
+
+    out["row gather"] = per_step(lambda: np.take(X, idx[:block], axis=0, out=Xb, mode="clip"))
+    out["forward GEMM Z = Xb V"] = per_step(lambda: np.matmul(Xb, V, out=Z))
+    out["Gram matrix Xb Xb^T"] = per_step(lambda: np.matmul(Xb, Xb.T, out=G))
+    out["update GEMM V -= Xb^T D"] = per_step(lambda: blas.sgemm(-1e-9, Xb.T, Dm.T, beta=1.0, c=V, trans_b=1, overwrite_c=1))
+    blocks = out["row gather"] + out["forward GEMM Z = Xb V"] + out["Gram matrix Xb Xb^T"] + out["update GEMM V -= Xb^T D"]
+    for loop in Batch1SGD.LOOPS:
+        out[f"per-step work, {loop} loop (step - the block's four calls)"] = out[f"step, {loop} loop (H={H}, sigmoid)"] - blocks
+    # per_step divides by the block: one product's time is per_step * block, over its 200 rows
+    out["flop bound: 4 D H at the sgemm rate of 200 x 784 @ 784 x H"] = 2 * per_step(lambda: np.matmul(A, V, out=O), 100) * block / 200
+    return out
 
 
 def main():
