@@ -442,6 +442,22 @@ class ReferenceStep:
 KERNELS = {"batch1_sgd": Batch1SGD, "minibatch": MinibatchStep, "reference": ReferenceStep}
 
 
+def load_compiled_loop(dtype):
+    """Import the batch-1 kernel's compiled loop and load its machine code for ``dtype``
+    (from Numba's disk cache; compiled on the very first run), by running it on a
+    block of zeros with the argument types :meth:`Batch1SGD.run` passes. A training
+    job does this before it trains, so that the cost (~0.5 s: Numba's import and
+    its first call) counts as the job's start, not as its first steps."""
+    from .batch1_loop import block_steps
+
+    dt = np.dtype(dtype)
+    kb, h, c = 2, 3, 2
+    z = np.zeros
+    block_steps(z((kb, h), dt), z((kb, kb), dt), z((kb, h), dt), z(kb, dt), z((c, h), dt), z(h, dt), z(c, dt),
+                False, 0, 0.0, z(kb, np.int64), z(kb), 0.0, np.array([1.0, 0.0]), z(1, dt),
+                z(kb), z(kb), 0, 0, False, 0.0, z(h, dt), z(h, dt), z(c, dt))
+
+
 def kernel_name(kind, batch_size, optimizer):
     """The kernel that trains a model of ``kind`` with ``batch_size`` (None: full batch) and
     ``optimizer`` (its settings, e.g. ``{"name": "sgd"}``)."""

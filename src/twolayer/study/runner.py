@@ -26,6 +26,7 @@ import numpy as np
 from ..atomic import write_json
 from ..data.store import check_provenance, load_split
 from ..nn.classifier import resolve_dtype
+from ..nn.kernels import kernel_name, load_compiled_loop
 from ..nn.models import get_model
 from ..nn.train import TrainSettings, train_model
 from .axes import AXES, SOURCES, spec_value
@@ -132,6 +133,9 @@ def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
     init_ss, train_ss, seeds = job_seeds(spec)
     model = build_model(spec, X.shape[1], len(attrs["classes"]), np.random.default_rng(init_ss))
     settings = train_settings(spec, X.shape[0])
+    full = settings.sampling == "full" or settings.batch_size is None
+    if kernel_name(model.kind, None if full else settings.batch_size, settings.optimizer) == "batch1_sgd":
+        load_compiled_loop(dtype)  # part of the job's start, not of its training time
     print(
         f"{spec['study']} {spec['point']}: {type(model).__name__} on {data_path} "
         f"(train {X.shape}, val {Xv.shape}, loaded in {t_load:.2f} s), {settings.steps} steps",
