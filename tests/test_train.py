@@ -94,6 +94,24 @@ def test_blocked_batch1_kernel_stops_mid_block_on_divergence(loop):
     assert np.isfinite(losses[:done]).all() and np.isnan(losses[done:]).all()
 
 
+@pytest.mark.parametrize("loop", Batch1SGD.LOOPS)
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "leaky_relu"])
+def test_a_nan_weight_stops_training_at_once(activation, loop):
+    """A NaN in W1 makes the first loss NaN in both loops (ReLU keeps NaN, as np.maximum does):
+    no step is done and nothing is updated."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((20, 6))
+    y = rng.integers(0, 3, 20)
+    net = TwoLayerNet(6, 5, 3, activation=activation, init="he", seed=0)
+    net.params["W1"][:, 2] = np.nan
+    before = {k: v.copy() for k, v in net.params.items()}
+    losses = np.full(100, -1.0)
+    assert Batch1SGD(net, 1e-3, loop=loop).run(X, y, rng.integers(0, 20, 100), np.full(100, 0.1), data_loss=losses) == 0
+    assert (losses == -1.0).all()
+    for k, v in before.items():
+        np.testing.assert_array_equal(net.params[k], v)
+
+
 def test_the_compiled_loop_knows_every_activation():
     """The compiled loop's codes name exactly the registry's activations (one list of names)."""
     from twolayer.nn.activations import ACTIVATIONS

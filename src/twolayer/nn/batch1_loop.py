@@ -9,12 +9,13 @@ closing GEMM. The two block GEMMs stay outside (NumPy's and SciPy's BLAS).
 It is the same arithmetic, in the same order of steps, as the NumPy loop
 ``Batch1SGD._steps_numpy`` (the readable specification, twenty-odd BLAS calls
 and ufuncs a step); this is that loop fused into plain loops over H and C, so a
-step costs ~2 us instead of ~12 us of calls. The tests hold both to the
+step's work costs 1.5-2.5 us instead of 12-19 us of calls (H = 275; benchmarks/notes.md). The tests hold both to the
 reference per-step SGD at 1e-10 in float64, and to each other.
 
-Compiled once per install (a few seconds per dtype) and cached on disk next to
-this file (or in Numba's user cache when the package directory is read-only),
-so a training job only loads it. The compiled code is fixed for a machine, so
+Compiled on its first call for a dtype (a few seconds) and cached on disk next
+to this file (or in Numba's user cache when the package directory is read-only;
+``NUMBA_CACHE_DIR`` chooses another), so later jobs only load it
+(:func:`twolayer.nn.kernels.load_compiled_loop`). The compiled code is fixed for a machine, so
 results are bit-identical across processes, ``--cores`` and reruns; the
 ``reassoc``/``contract`` fast-math flags let the length-H dot products use SIMD
 lanes (they change rounding, not the mathematics) and keep IEEE infinities and
@@ -41,21 +42,27 @@ def block_steps(Z, G, Dm, cv, W2T, b1, b2, bias, act, alpha, labels, lrs, k, sta
 
     Z (kb, H): the block's pre-activations under its starting V, corrected in place
     (row t ends as ``x_t^T W1`` at step t, without b1); G (kb, kb): the block's Gram
-    matrix; Dm (kb, H) receives the hidden-layer gradients, scaled by ``cv`` on return,
-    ready for ``V -= Xb^T Dm``; cv (kb,): lr_t / s_{t+1}; W2T (C, H) C-ordered: W2
+    matrix; Dm (>= kb, H) receives in its first rows the hidden-layer gradients, scaled by ``cv`` on return,
+    ready for ``V -= Xb^T Dm``; cv (>= kb,): lr_t / s_{t+1}; W2T (C, H) C-ordered: W2
     transposed; b1 (H,), b2 (C,): used if ``bias``; labels (kb,) int64, lrs (kb,)
     float64; k: the L2 gradient coefficient (gradient k W); data_loss (kb,) receives
     each step's cross-entropy; penalty (kb,) the L2 penalty at steps whose number
     ``step0 + t + 1`` is a multiple of ``log_every`` (0: none): ``creg (P + ||W2||^2)``
     when ``track``, else 0. Stops after a step that takes s out of (1e-3, 1] (V must
     be rescaled), or before the update of a step whose loss is not finite.
+    The arrays of float64 (lrs, state, data_loss, penalty) and the labels must be
+    contiguous and writable: other types compile another version.
     """
     kb, H = Z.shape
     C = W2T.shape[0]
     s = state[0]
     P = state[1]
     cast[0] = 0.0
-    zero = cast[0]  # accumulators in the weights' dtype
+    zero = cast[0]  # constants in the weights' dtype, so that float32 stays float32
+    cast[0] = 1.0
+    one = cast[0]
+    cast[0] = alpha
+    alpha = cast[0]
     m = kb
     finite = True
     for t in range(kb):
@@ -85,16 +92,16 @@ def block_steps(Z, G, Dm, cv, W2T, b1, b2, bias, act, alpha, labels, lrs, k, sta
             z1[h] = u[h] + b1[h] if bias else u[h]
         if act == 0:
             for h in range(H):
-                a1[h] = z1[h] if z1[h] > 0 else 0.0
+                a1[h] = zero if z1[h] <= 0 else z1[h]  # max(z, 0), NaN kept (as np.maximum)
         elif act == 1:
             for h in range(H):
-                a1[h] = 1.0 / (1.0 + math.exp(-z1[h]))
+                a1[h] = one / (one + math.exp(-z1[h]))
         elif act == 2:
             for h in range(H):
                 a1[h] = math.tanh(z1[h])
         else:
             for h in range(H):
-                a1[h] = z1[h] if z1[h] > 0 else alpha * z1[h]
+                a1[h] = alpha * z1[h] if z1[h] <= 0 else z1[h]
         # scores, and the softmax cross-entropy shifted by the max score
         for j in range(C):
             w = W2T[j]
@@ -130,11 +137,11 @@ def block_steps(Z, G, Dm, cv, W2T, b1, b2, bias, act, alpha, labels, lrs, k, sta
         inv = 1.0 / total
         for j in range(C):
             z2[j] *= inv
-        z2[c] -= 1.0  # z2 now holds dL/dz2
+        z2[c] -= one  # z2 now holds dL/dz2
         # backward into the hidden layer, with the weights before the update
         d = Dm[t]
         for h in range(H):
-            d[h] = 0.0
+            d[h] = zero
         for j in range(C):
             w = W2T[j]
             e = z2[j]
@@ -143,13 +150,13 @@ def block_steps(Z, G, Dm, cv, W2T, b1, b2, bias, act, alpha, labels, lrs, k, sta
         if act == 0:
             for h in range(H):
                 if not z1[h] > 0:
-                    d[h] = 0.0
+                    d[h] = zero
         elif act == 1:
             for h in range(H):
                 d[h] *= a1[h] - a1[h] * a1[h]
         elif act == 2:
             for h in range(H):
-                d[h] *= 1.0 - a1[h] * a1[h]
+                d[h] *= one - a1[h] * a1[h]
         else:
             for h in range(H):
                 if not z1[h] > 0:

@@ -66,12 +66,13 @@ class Batch1SGD:
 
     Weight decay ``W <- (1 - lr*k) W`` is not a pass over W1 either: W1 is
     held as ``s * V`` and the decay only scales the scalar ``s`` (``V`` is
-    rescaled when ``s`` leaves [1e-3, 1]).
+    rescaled when ``s`` leaves (1e-3, 1]).
 
     The per-step work runs in one of two loops with the same arithmetic:
     ``loop="compiled"`` (the default), :func:`twolayer.nn.batch1_loop.block_steps`
-    compiled by Numba, ~2 us a step; ``loop="numpy"``, :meth:`_steps_numpy`, the
-    readable specification: ~20 BLAS calls and ufuncs a step, ~12 us.
+    compiled by Numba, 1.5-2.5 us a step at H = 275; ``loop="numpy"``,
+    :meth:`_steps_numpy`, the readable specification: ~20 BLAS calls and ufuncs a
+    step, 12-19 us (``benchmarks/notes.md``).
 
     During :meth:`run` V is a Fortran-ordered working copy of W1 and ``W2T`` a
     C-ordered copy of W2 transposed, copied back into ``net.params`` at the end.
