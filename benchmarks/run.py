@@ -44,6 +44,8 @@ def main(argv=None):
     ap.add_argument("--work", default=str(HERE / "out"), help="where studies run and raw results go")
     ap.add_argument("--render-only", action="store_true", help="rebuild the Markdown from <work>/results.json")
     ap.add_argument("--only", choices=sorted(SECTIONS), help="measure one comparison and replace its section of --out")
+    ap.add_argument("--studies-from-work", action="store_true",
+                    help="do not run the studies: summarise those an earlier run left in --work (wall time from their Snakemake logs)")
     args = ap.parse_args(argv)
     reps = 3 if args.quick else 5
     if args.only:
@@ -76,7 +78,12 @@ def main(argv=None):
     print("CS231n surface ...", flush=True)
     cs = micro.cs231n_surface(repeats=reps)
     studies = {}
-    if not (args.quick or args.skip_studies):
+    if args.studies_from_work:
+        import studies as st
+
+        studies = st.summarise_existing(args.work)
+        print("studies summarised from", args.work, ":", ", ".join(studies), flush=True)
+    elif not (args.quick or args.skip_studies):
         import studies as st
 
         print("study: cifar_shaped (27 models) ...", flush=True)

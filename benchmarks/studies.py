@@ -86,7 +86,7 @@ def fashion_mnist(out_dir, cores=2):
     if work.exists():
         shutil.rmtree(work)
     wall = run_snakemake(work, config, cores, Path(out_dir) / "fashion_mnist.log")
-    return summarise(work, "fashion_mnist", wall, cores, work / "results/data/fashion_mnist/report.h5")
+    return summarise(work, "fashion_mnist", wall, cores, data_file(work))
 
 
 def make_cifar_shaped(directory, seed=0):
@@ -121,4 +121,29 @@ def cifar_shaped(out_dir, cores=2):
     study["dataset"] = "cifar_generated"
     config = {"raw_dirs": ["resources/raw"], "datasets": {"cifar_generated": source}, "studies": {"cifar_shaped": study}}
     wall = run_snakemake(work, config, cores, Path(out_dir) / "cifar_shaped.log")
-    return summarise(work, "cifar_shaped", wall, cores, work / "results/data/cifar_generated/cs231n.h5")
+    return summarise(work, "cifar_shaped", wall, cores, data_file(work))
+
+
+def data_file(work):
+    """The one dataset file a study's run prepared (its name follows the recipe)."""
+    (path,) = (Path(work) / "results" / "data").glob("*/*.h5")
+    return path
+
+
+def wall_from_log(work):
+    """A finished run's wall time, from its Snakemake log: named by its start, last written at its end."""
+    import datetime
+
+    (log,) = (Path(work) / ".snakemake" / "log").glob("*.snakemake.log")
+    started = datetime.datetime.strptime(log.name.split(".")[0], "%Y-%m-%dT%H%M%S").timestamp()
+    return log.stat().st_mtime - started
+
+
+def summarise_existing(out_dir, cores=2):
+    """The studies already run under ``out_dir`` (by an earlier ``run.py``), summarised again."""
+    found = {}
+    for study in ("cifar_shaped", "fashion_mnist"):
+        work = Path(out_dir) / study
+        if (work / "results" / study / "table.csv").exists():
+            found[study] = summarise(work, study, wall_from_log(work), cores, data_file(work))
+    return found
