@@ -115,7 +115,7 @@ def test_a_nan_weight_stops_training_at_once(activation, loop):
 def test_the_compiled_loop_knows_every_activation():
     """The compiled loop's codes name exactly the registry's activations (one list of names)."""
     from twolayer.nn.activations import ACTIVATIONS
-    from twolayer.nn.batch1_loop import ACTIVATION_CODES
+    from twolayer.nn.native import ACTIVATION_CODES
 
     assert set(ACTIVATION_CODES) == set(ACTIVATIONS)
     assert sorted(ACTIVATION_CODES.values()) == list(range(len(ACTIVATIONS)))
@@ -295,30 +295,121 @@ def test_invalid_settings_are_refused():
         train_model(TwoLayerNet(2, 2, 2), X, y, X, y, TrainSettings(steps=0, lr=0.1))
 
 
-def test_a_jobs_warm_up_loads_the_code_its_training_runs():
-    """load_compiled_loop (a training job's start) loads the very signature train_model then calls:
-    in a fresh process, training loads nothing more."""
-    import subprocess
-    import sys
-
-    script = """
+_TRAIN_IN_A_FRESH_PROCESS = """
+import hashlib, sys
 import numpy as np
 from twolayer import TrainSettings, TwoLayerNet, train_model
-from twolayer.nn.batch1_loop import block_steps
+from twolayer.nn import native
 from twolayer.nn.kernels import load_compiled_loop
 for dtype in (np.float32, np.float64):
     load_compiled_loop(dtype)
-loaded = len(block_steps.signatures)
 rng = np.random.default_rng(0)
+digest = hashlib.sha256()
 for dtype in (np.float32, np.float64):
     X = rng.standard_normal((200, 30)).astype(dtype)
     y = rng.integers(0, 4, 200)
-    for bias, log_every in ((False, 100), (True, 1)):
-        net = TwoLayerNet(30, 10, 4, dtype=dtype, seed=0, bias=bias, init="report")
+    for bias, log_every, act in ((False, 100, "sigmoid"), (True, 1, "relu")):
+        net = TwoLayerNet(30, 10, 4, dtype=dtype, seed=0, bias=bias, init="report", activation=act)
         settings = TrainSettings(steps=300, lr=0.01, reg=1e-3, batch_size=1, sampling="with_replacement",
                                  log_every=log_every, eval_every=100)
-        assert train_model(net, X, y, X, y, settings).status == "ok"
-print(loaded, len(block_steps.signatures))
+        h = train_model(net, X, y, X, y, settings)
+        assert h.status == "ok"
+        for k in sorted(net.params):
+            digest.update(net.params[k].tobytes())
+        digest.update(np.asarray(h.loss).tobytes())
+print(digest.hexdigest(), "numba" in sys.modules, "scipy.linalg" in sys.modules,
+      native.origin(np.float32) != "numba", native.origin(np.float64) != "numba")
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["2", "2"]
+
+
+def _train_in_a_fresh_process(env=None):
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _TRAIN_IN_A_FRESH_PROCESS], capture_output=True, text=True,
+                         env={**os.environ, **(env or {})})
+    assert run.returncode == 0, run.stderr
+    return run.stdout.split(), run.stderr
+
+
+def test_a_training_job_runs_the_stored_loop_without_numba(tmp_path):
+    """The first process on a machine compiles the loop and stores its machine code; later ones
+    load it without importing Numba or scipy.linalg, and every process computes the same bits."""
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    first, _ = _train_in_a_fresh_process(env)
+    stored = sorted(p.name for p in (tmp_path / "twolayer").glob("block_steps-*"))
+    assert [n.split("-")[1] for n in stored] == ["float32", "float32", "float64", "float64"]
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "twolayer").iterdir()}
+    second, err = _train_in_a_fresh_process(env)
+    assert second == [first[0], "False", "False", "True", "True"], err
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "twolayer").iterdir()} == mtimes  # loaded, not rebuilt
+    assert first[0] == second[0]
+
+
+def test_a_damaged_stored_loop_is_compiled_again(tmp_path):
+    """An object whose bytes are not those its record names is never mapped: it is rebuilt."""
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    first, _ = _train_in_a_fresh_process(env)
+    for obj in (tmp_path / "twolayer").glob("*.o"):
+        obj.write_bytes(obj.read_bytes()[: 100])  # truncated, as by a full disk
+    again, err = _train_in_a_fresh_process(env)
+    assert again == first, err
+    assert all(len(o.read_bytes()) > 100 for o in (tmp_path / "twolayer").glob("*.o"))
+
+
+def test_the_stored_loop_needs_nothing_of_numbas_runtime():
+    """After the module's second optimisation the object calls only the C library (no Numba
+    runtime or Python error paths), so a process that never imported Numba can map it."""
+    import llvmlite.binding as llvm
+
+    from twolayer.nn import native
+
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    from twolayer.nn.batch1_loop import c_adapter
+
+    for dtype in native.DTYPES:
+        cf = c_adapter(dtype, native.ARGS)
+        mod = llvm.parse_assembly(cf.inspect_llvm())
+        before = {f.name for f in mod.functions if f.is_declaration and not f.name.startswith("llvm.")}
+        assert any(n.startswith("numba_") for n in before)  # Numba's C wrapper raises through its runtime
+        mod, entry, _ = native.optimised_module(dtype)
+        after = {f.name for f in mod.functions if f.is_declaration and not f.name.startswith("llvm.")}
+        assert after <= {"tanhf", "tanh", "expf", "exp", "logf", "log"}, after
+        assert not [g.name for g in mod.global_variables if g.is_declaration]
+        assert [f.name for f in mod.functions if not f.is_declaration and f.linkage != llvm.Linkage.internal] == [entry]
+
+
+def test_the_adapter_takes_the_arguments_native_lists():
+    """One list of the C arguments (native.ARGS): the adapter refuses another."""
+    from twolayer.nn import native
+    from twolayer.nn.batch1_loop import c_adapter
+
+    with pytest.raises(ValueError, match="not those of ARGS"):
+        c_adapter("float32", native.ARGS[:-1])
+
+
+def test_without_the_stored_loop_numbas_own_code_trains_the_same_sgd(monkeypatch, capsys):
+    """If llvmlite cannot map the object, the kernel runs Numba's compiled adapter (same C
+    signature), says so, and still computes sequential SGD (to rounding)."""
+    from twolayer.nn import native
+
+    def refuse(data, entry):
+        raise RuntimeError("no mapping here")
+
+    monkeypatch.setattr(native, "_load_object", refuse)
+    monkeypatch.setattr(native, "_LOADED", {})
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((50, 12))
+    y = rng.integers(0, 3, 50)
+    idx = rng.integers(0, 50, 40)
+    lrs = np.full(40, 0.05)
+    fast = TwoLayerNet(12, 7, 3, dtype=np.float64, seed=1, activation="sigmoid", init="report")
+    ref = TwoLayerNet(12, 7, 3, dtype=np.float64, seed=1, activation="sigmoid", init="report")
+    Batch1SGD(fast, 1e-3).run(X, y, idx, lrs)
+    assert native.origin(np.float64) == "numba"
+    assert "not usable here (no mapping here)" in capsys.readouterr().err
+    reference_sgd(ref, X, y, idx, lrs, 1e-3)
+    for k in fast.params:
+        assert np.allclose(fast.params[k], ref.params[k], rtol=1e-10, atol=1e-12), k

@@ -4,19 +4,19 @@ One call performs the steps of one block of the delayed-update kernel: for each
 step t, correct the pre-activation row ``Z[t]`` for the block's pending updates,
 run the network forward and backward on H- and C-sized vectors, update W2 and
 the biases, and store the hidden-layer gradient ``Dm[t]`` for the block's
-closing GEMM. The two block GEMMs stay outside (NumPy's and SciPy's BLAS).
+closing GEMM. The two block GEMMs stay outside (NumPy's BLAS).
 
 It is the same arithmetic, in the same order of steps, as the NumPy loop
 ``Batch1SGD._steps_numpy`` (the readable specification, twenty-odd BLAS calls
 and ufuncs a step); this is that loop fused into plain loops over H and C, so a
-step's work costs 1.5-2.5 us instead of 12-19 us of calls (H = 275; benchmarks/notes.md). The tests hold both to the
-reference per-step SGD at 1e-10 in float64, and to each other.
+step's work costs 1-1.5 us instead of 12-19 us of calls (H = 275; benchmarks/notes.md).
+The tests hold both to the reference per-step SGD at 1e-10 in float64, and to each other.
 
-Compiled on its first call for a dtype (a few seconds) and cached on disk next
-to this file (or in Numba's user cache when the package directory is read-only;
-``NUMBA_CACHE_DIR`` chooses another), so later jobs only load it
-(:func:`twolayer.nn.kernels.load_compiled_loop`). The compiled code is fixed for a machine, so
-results are bit-identical across processes, ``--cores`` and reruns; the
+Training runs it behind a C signature (:func:`c_adapter`): :mod:`twolayer.nn.native`
+has Numba compile that adapter once per machine and stores its machine code, which
+every later process maps without importing Numba
+(:func:`twolayer.nn.kernels.load_compiled_loop`). The compiled code is fixed for a
+machine, so results are bit-identical across processes, ``--cores`` and reruns; the
 ``reassoc``/``contract`` fast-math flags let the length-H dot products use SIMD
 lanes (they change rounding, not the mathematics) and keep IEEE infinities and
 NaNs, which the divergence check relies on.
@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+from numba import carray, cfunc, njit, types
 
-#: the activation's code in the compiled loop, by its name in :data:`~twolayer.nn.activations.ACTIVATIONS`
-ACTIVATION_CODES = {"relu": 0, "sigmoid": 1, "tanh": 2, "leaky_relu": 3}
+# act: the activation's code, :data:`twolayer.nn.native.ACTIVATION_CODES` (relu 0, sigmoid 1, tanh 2, leaky_relu 3)
 
 # state: float64 [s, P]: W1 = s * V, and P = ||W1||^2 when it is tracked through the block
 # cast: a 1-element array of the weights' dtype, used to round float64 scalars to it
@@ -198,3 +197,32 @@ def block_steps(Z, G, Dm, cv, W2T, b1, b2, bias, act, alpha, labels, lrs, k, sta
     state[0] = s
     state[1] = P
     return m, finite
+
+
+def _adapter(Z, G, Dm, cv, W2T, b1, b2, labels, lrs, state, cast, data_loss, penalty, z1, a1, z2,
+             kb, H, C, ldd, bias, act, step0, log_every, track, alpha, k, creg):  # pragma: no cover (compiled)
+    """:func:`block_steps` on raw pointers (the C signature of :data:`twolayer.nn.native.ARGS`); returns the
+    steps done, or ``-1 - steps`` when a step's loss was not finite."""
+    m, finite = block_steps(
+        carray(Z, (kb, H)), carray(G, (kb, kb)), carray(Dm, (ldd, H)), carray(cv, (ldd,)), carray(W2T, (C, H)),
+        carray(b1, (H,)), carray(b2, (C,)), bias != 0, act, alpha, carray(labels, (kb,)), carray(lrs, (kb,)), k,
+        carray(state, (2,)), carray(cast, (1,)), carray(data_loss, (kb,)), carray(penalty, (kb,)), step0,
+        log_every, track != 0, creg, carray(z1, (H,)), carray(a1, (H,)), carray(z2, (C,)),
+    )
+    return m if finite else -1 - m
+
+
+def c_adapter(dtype, args):
+    """:func:`block_steps` compiled behind a C signature, for weights of ``dtype`` ("float32" or
+    "float64"): a Numba ``cfunc`` whose arguments are ``args`` (name, kind), as
+    :data:`twolayer.nn.native.ARGS` lists them; :mod:`twolayer.nn.native` stores its machine code."""
+    import inspect
+
+    names = tuple(inspect.signature(_adapter).parameters)
+    if names != tuple(n for n, _ in args):
+        raise ValueError(f"the adapter's arguments {names} are not those of ARGS {tuple(n for n, _ in args)}")
+    w = types.CPointer(getattr(types, dtype))
+    kinds = {"w": w, "i": types.CPointer(types.int64), "d": types.CPointer(types.float64), "n": types.int64,
+             "f": types.float64}
+    sig = types.int64(*(kinds[kind] for _, kind in args))
+    return cfunc(sig, nopython=True, error_model="numpy", boundscheck=False)(_adapter)

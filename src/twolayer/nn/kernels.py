@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg import blas
 
 from .optim import SGD, axpy
 from .regularization import l2_coefficient
@@ -70,7 +69,8 @@ class Batch1SGD:
 
     The per-step work runs in one of two loops with the same arithmetic:
     ``loop="compiled"`` (the default), :func:`twolayer.nn.batch1_loop.block_steps`
-    compiled by Numba, 1.5-2.5 us a step at H = 275; ``loop="numpy"``,
+    compiled by Numba and loaded as stored machine code (:mod:`twolayer.nn.native`),
+    1-1.5 us a step at H = 275; ``loop="numpy"``,
     :meth:`_steps_numpy`, the readable specification: ~20 BLAS calls and ufuncs a
     step, 12-19 us (``benchmarks/notes.md``).
 
@@ -94,11 +94,9 @@ class Batch1SGD:
         if loop not in self.LOOPS:
             raise ValueError(f"unknown loop {loop!r}; valid loops are: {', '.join(self.LOOPS)}")
         self.loop = loop
-        self.gemv, self.gemm, self.ger, self.scal, self.axpy, self.asum, self.bdot = blas.get_blas_funcs(
-            ("gemv", "gemm", "ger", "scal", "axpy", "asum", "dot"), dtype=dt
-        )
         d, h, c, kb = net.input_size, net.hidden_size, net.output_size, self.block
         self.V = np.empty((d, h), dtype=dt, order="F")  # W1's working copy
+        self.UT = np.empty((h, d), dtype=dt)  # a block's update of V, transposed (V's memory layout)
         self.Xb = np.empty((kb, d), dtype=dt)  # the block's examples
         self.Z = np.empty((kb, h), dtype=dt)  # their pre-activations under the block's starting V
         self.G = np.empty(kb * kb, dtype=dt)  # their Gram matrix (reshaped per block)
@@ -114,13 +112,22 @@ class Batch1SGD:
         self.cast = np.empty(1, dtype=dt)
         self.state = np.empty(2)  # [s, P] between the compiled loop's calls
         self._labels, self._labels_of = None, None
-        if loop == "compiled":
-            from .batch1_loop import ACTIVATION_CODES, block_steps
+        if loop == "numpy":
+            # SciPy's BLAS on preallocated vectors, imported here: a training job runs the
+            # compiled loop and does not spend ~0.2 s of its start importing scipy.linalg
+            from scipy.linalg import blas
 
-            self._block_steps = block_steps
+            self.gemv, self.ger, self.scal, self.axpy, self.asum, self.bdot = blas.get_blas_funcs(
+                ("gemv", "ger", "scal", "axpy", "asum", "dot"), dtype=dt
+            )
+        else:
+            from .native import ACTIVATION_CODES, block_steps_c
+
+            self._block_steps = block_steps_c(dt)  # a C function of raw pointers: see _compiled_steps
             self.act_code = ACTIVATION_CODES[self.act.name]
             self.alpha = float(getattr(self.act, "alpha", 0.0))
             self.no_b1, self.no_b2 = np.zeros(h, dtype=dt), np.zeros(c, dtype=dt)
+            self._ptrs = None
 
     def penalty(self, s=1.0, V=None, W2=None):
         """The L2 penalty; during a run W1 is ``s * V`` (with no update pending)."""
@@ -152,6 +159,8 @@ class Batch1SGD:
         V[...] = W1
         W2T[...] = W2.T
         Vflat = V.reshape(-1, order="F")
+        UT = self.UT
+        UTflat = UT.reshape(-1)
         idx = np.asarray(idx).reshape(-1)
         n = idx.size
         lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
@@ -160,6 +169,7 @@ class Batch1SGD:
         if self.loop == "compiled":
             steps = self._compiled_steps
             labels = np.asarray(y)[idx].astype(np.int64)
+            self._ptrs = self._pointers(labels, lrs, data_loss, penalty, n)
         else:
             steps = self._steps_numpy
             if self._labels_of is not y:  # the label array as a list, converted once per dataset
@@ -198,33 +208,58 @@ class Batch1SGD:
                 m, s, finite = steps(zb, G, kb, j, s, P, X, labels, idx, lrs, t0, log_every if in_block else 0,
                                      track, data_loss, penalty)
                 if m:  # V -= Xb^T (c * D): the rank-m update, cv already folded into Dm
-                    self.gemm(-1.0, Xb[:m].T, Dm[:m].T, beta=1.0, c=V, trans_b=1, overwrite_c=1)
+                    # (NumPy's GEMM into UT, V's layout, then one subtraction: the bits of a ?gemm
+                    # accumulating into V, without SciPy; benchmarks/notes.md)
+                    np.matmul(Dm[:m].T, Xb[:m], out=UT)
+                    np.subtract(Vflat, UTflat, out=Vflat)
                 if not 1e-3 < s <= 1.0:
-                    self.scal(s, Vflat)
+                    np.multiply(Vflat, s, out=Vflat)
                     s = 1.0
                 j += m
                 if not finite:
                     done = j
                     break
         if s != 1.0:
-            self.scal(s, Vflat)
+            np.multiply(Vflat, s, out=Vflat)
         W1[...] = V
         W2[...] = W2T.T
         return done
 
-    def _compiled_steps(self, zb, G, kb, j, s, P, X, labels, idx, lrs, t0, log_every, track, data_loss, penalty):
-        """The block's steps through the compiled loop; returns (pending steps, s, finite)."""
+    def _pointers(self, labels, lrs, data_loss, penalty, n):
+        """The addresses the compiled loop is called with during one run (it reads and writes
+        through them: every array must be C-contiguous, of the loop's dtype, and hold ``n``
+        steps' entries)."""
         p = self.params
         bias = "b1" in p
+        fixed = {"Z": self.Z, "G": self.G, "Dm": self.Dm, "cv": self.cv, "W2T": self.W2T,
+                 "b1": p["b1"] if bias else self.no_b1, "b2": p["b2"] if bias else self.no_b2,
+                 "state": self.state, "cast": self.cast, "z1": self.z1, "a1": self.a1, "z2": self.z2}
+        per_step = {"labels": labels, "lrs": lrs, "data_loss": data_loss}
+        if penalty is not None:
+            per_step["penalty"] = penalty
+        for name, a in {**fixed, **per_step}.items():
+            want = np.int64 if name == "labels" else np.float64 if name in ("lrs", "data_loss", "penalty", "state") \
+                else self.Z.dtype
+            if a.dtype != want or not a.flags.c_contiguous or (name in per_step and a.size < n):
+                raise ValueError(f"Batch1SGD: {name} must be a C-contiguous {np.dtype(want).name} array"
+                                 + (f" of at least {n} entries" if name in per_step else ""))
+        ptr = {name: a.ctypes.data for name, a in {**fixed, **per_step}.items()}
+        return ptr, bias
+
+    def _compiled_steps(self, zb, G, kb, j, s, P, X, labels, idx, lrs, t0, log_every, track, data_loss, penalty):
+        """The block's steps through the compiled loop; returns (pending steps, s, finite)."""
+        ptr, bias = self._ptrs
         state = self.state
         state[0], state[1] = s, P
-        m, finite = self._block_steps(
-            zb, G, self.Dm, self.cv, self.W2T, p["b1"] if bias else self.no_b1, p["b2"] if bias else self.no_b2,
-            bias, self.act_code, self.alpha, labels[j : j + kb], lrs[j : j + kb], self.k, state, self.cast,
-            data_loss[j : j + kb], penalty[j : j + kb] if log_every else data_loss[j : j + kb],
-            t0 + j, log_every, track, self.coef * self.reg, self.z1, self.a1, self.z2,
+        at = 8 * j  # the run's step j in the float64 and int64 per-step arrays
+        r = self._block_steps(
+            ptr["Z"], ptr["G"], ptr["Dm"], ptr["cv"], ptr["W2T"], ptr["b1"], ptr["b2"],
+            ptr["labels"] + at, ptr["lrs"] + at, ptr["state"], ptr["cast"], ptr["data_loss"] + at,
+            (ptr["penalty"] if log_every else ptr["data_loss"]) + at, ptr["z1"], ptr["a1"], ptr["z2"],
+            kb, self.Z.shape[1], self.W2T.shape[0], self.block, bias, self.act_code, t0 + j, log_every, track,
+            self.alpha, self.k, self.coef * self.reg,
         )
-        return m, float(state[0]), finite
+        return (r, float(state[0]), True) if r >= 0 else (-1 - r, float(state[0]), False)
 
     def _steps_numpy(self, zb, G, kb, j, s, P, X, labels, idx, lrs, t0, log_every, track, data_loss, penalty):
         """The block's steps in NumPy and BLAS calls: the specification of the compiled loop.
@@ -444,19 +479,13 @@ KERNELS = {"batch1_sgd": Batch1SGD, "minibatch": MinibatchStep, "reference": Ref
 
 
 def load_compiled_loop(dtype):
-    """Import the batch-1 kernel's compiled loop and load its machine code for ``dtype``
-    (from Numba's disk cache; compiled on the very first run), by running it on a
-    block of zeros with the argument types :meth:`Batch1SGD.run` passes. A training
-    job does this before it trains, so that the cost (~0.5 s: Numba's import and
-    its first call) counts as the job's start, not as its first steps."""
-    from .batch1_loop import block_steps
+    """Load the batch-1 kernel's compiled loop for ``dtype`` (:mod:`twolayer.nn.native`: its
+    machine code from the disk cache, compiled on the very first run). A training job does
+    this before it trains, so that the cost (~0.03 s; a few seconds the first time on a
+    machine) counts as the job's start, not as its first steps."""
+    from .native import block_steps_c
 
-    dt = np.dtype(dtype)
-    kb, h, c = 2, 3, 2
-    z = np.zeros
-    block_steps(z((kb, h), dt), z((kb, kb), dt), z((kb, h), dt), z(kb, dt), z((c, h), dt), z(h, dt), z(c, dt),
-                False, 0, 0.0, z(kb, np.int64), z(kb), 0.0, np.array([1.0, 0.0]), z(1, dt),
-                z(kb), z(kb), 0, 0, False, 0.0, z(h, dt), z(h, dt), z(c, dt))
+    block_steps_c(dtype)
 
 
 def kernel_name(kind, batch_size, optimizer):

@@ -1,0 +1,241 @@
+"""The batch-1 kernel's compiled loop as machine code on disk, loaded without importing Numba.
+
+Numba compiles :func:`~twolayer.nn.batch1_loop.block_steps` behind a C signature
+(:func:`~twolayer.nn.batch1_loop.c_adapter`, the arguments of :data:`ARGS`) once per
+machine, dtype and version of the code. Its LLVM IR is then optimised once more as a
+module of its own (every function but the entry made internal, so that the error
+paths Numba's C wrapper keeps for exceptions the loop never raises fold away and the
+object needs nothing of Numba's runtime: only ``libm`` and ``memset``), turned into
+machine code by llvmlite (Numba's code generator, installed with it) and stored
+next to Numba's cache. Every later process maps that object with llvmlite and calls it
+through :mod:`ctypes`: about 0.03 s, where importing Numba and loading its own cache
+costs about 0.6 s of every training job (Numba's import, its typing registries, and
+the ``scipy.linalg`` they import; ``python benchmarks/profile_steps.py``).
+
+The object is the only code any process runs for the loop (the process that compiles it
+loads it back too), so a float32 run gives the same bits in every process, as before.
+It is checked before use: a cache entry whose SHA-256 does not match, or that a fresh
+process cannot load (a symbol this machine lacks: LLVM would abort the process), is
+compiled again; if the object cannot be made at all, the process falls back to Numba's
+own compiled adapter (same C signature, a slower start) and says so on stderr.
+
+Where: ``$NUMBA_CACHE_DIR/twolayer`` if that variable is set, else
+``src/twolayer/nn/__pycache__`` (Numba's own choice) when writable, else
+``$XDG_CACHE_HOME/twolayer`` (``~/.cache/twolayer``). The file name holds a digest of
+the loop's source and this file, the Numba and llvmlite versions, the CPU and its
+features, and the dtype: a change of any of them compiles a new object.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path
+
+#: the compiled loop's C arguments, in order: (name, kind); kind ``w`` a pointer to the
+#: weights' dtype, ``i`` to int64, ``d`` to float64, ``n`` an int64, ``f`` a float64.
+#: :func:`~twolayer.nn.batch1_loop.c_adapter` builds its Numba signature from it.
+ARGS = (
+    ("Z", "w"), ("G", "w"), ("Dm", "w"), ("cv", "w"), ("W2T", "w"), ("b1", "w"), ("b2", "w"),
+    ("labels", "i"), ("lrs", "d"), ("state", "d"), ("cast", "w"), ("data_loss", "d"), ("penalty", "d"),
+    ("z1", "w"), ("a1", "w"), ("z2", "w"),
+    ("kb", "n"), ("H", "n"), ("C", "n"), ("ldd", "n"), ("bias", "n"), ("act", "n"), ("step0", "n"),
+    ("log_every", "n"), ("track", "n"),
+    ("alpha", "f"), ("k", "f"), ("creg", "f"),
+)
+#: the C function's type, for ctypes (its result: the steps done, or -1 - steps when a loss was not finite)
+CFUNC = ctypes.CFUNCTYPE(
+    ctypes.c_int64,
+    *({"w": ctypes.c_void_p, "i": ctypes.c_void_p, "d": ctypes.c_void_p, "n": ctypes.c_int64, "f": ctypes.c_double}[k]
+      for _, k in ARGS),
+)
+DTYPES = ("float32", "float64")
+#: the activation's code in the compiled loop (argument ``act``), by its name in
+#: :data:`~twolayer.nn.activations.ACTIVATIONS`
+ACTIVATION_CODES = {"relu": 0, "sigmoid": 1, "tanh": 2, "leaky_relu": 3}
+
+_HERE = Path(__file__).resolve().parent
+_LOADED = {}  # dtype name -> (ctypes function, what keeps its code alive, where it came from)
+
+
+def cache_dir():
+    """Where the objects live (see the module's docstring)."""
+    env = os.environ.get("NUMBA_CACHE_DIR")
+    if env:
+        return Path(env) / "twolayer"
+    here = _HERE / "__pycache__"
+    if os.access(here if here.exists() else _HERE, os.W_OK):
+        return here
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "twolayer"
+
+
+def _llvm():
+    import llvmlite.binding as llvm
+
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    return llvm
+
+
+def _target_machine(llvm):
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(), opt=3, jit=True
+    )
+
+
+def _numba_version():
+    from importlib.metadata import version
+
+    return version("numba")
+
+
+def cache_key(dtype, llvm=None):
+    """The digest that names the object of ``dtype`` on this machine."""
+    llvm = llvm or _llvm()
+    import llvmlite
+
+    h = hashlib.sha256()
+    for part in (
+        (_HERE / "batch1_loop.py").read_bytes(),
+        Path(__file__).read_bytes(),
+        _numba_version().encode(),
+        llvmlite.__version__.encode(),
+        llvm.get_host_cpu_name().encode(),
+        llvm.get_host_cpu_features().flatten().encode(),
+        np.dtype(dtype).name.encode(),
+        sys.platform.encode(),
+        # Numba's settings that change the code it generates
+        "|".join(os.environ.get(v, "") for v in ("NUMBA_OPT", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")).encode(),
+    ):
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()[:20]
+
+
+def paths(dtype, key=None):
+    """``(object, record)`` paths of ``dtype``'s cache entry."""
+    name = f"block_steps-{np.dtype(dtype).name}-{key or cache_key(dtype)}"
+    d = cache_dir()
+    return d / f"{name}.o", d / f"{name}.json"
+
+
+def compile_object(dtype):
+    """Compile the loop for ``dtype`` with Numba and return ``(object bytes, entry symbol)``."""
+    mod, entry, tm = optimised_module(dtype)
+    return tm.emit_object(mod), entry
+
+
+def optimised_module(dtype):
+    """The loop's LLVM module for ``dtype``, optimised on its own: ``(module, entry symbol, target machine)``."""
+    from .batch1_loop import c_adapter
+
+    llvm = _llvm()
+    cf = c_adapter(np.dtype(dtype).name, ARGS)
+    entry = cf.native_name
+    mod = llvm.parse_assembly(cf.inspect_llvm())
+    for f in mod.functions:
+        if not f.is_declaration and f.name != entry:
+            f.linkage = llvm.Linkage.internal
+    for g in mod.global_variables:
+        if not g.is_declaration:
+            g.linkage = llvm.Linkage.internal
+    mod.verify()
+    tm = _target_machine(llvm)
+    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=3))
+    pb.getModulePassManager().run(mod, pb)
+    return mod, entry, tm
+
+
+def _load_object(data, entry):
+    """Map an object with llvmlite; return (ctypes function, engine)."""
+    llvm = _llvm()
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(llvm))
+    engine.add_object_file(llvm.ObjectFileRef.from_data(data))
+    engine.finalize_object()
+    addr = engine.get_function_address(entry)
+    if not addr:
+        raise RuntimeError(f"the object has no function {entry}")
+    return CFUNC(addr), engine
+
+
+def _loads_in_a_fresh_process(obj_path, entry):
+    """True if another process maps the object (an unresolvable symbol aborts the process that tries)."""
+    code = (
+        "import sys; from pathlib import Path; from twolayer.nn.native import _load_object; "
+        "_load_object(Path(sys.argv[1]).read_bytes(), sys.argv[2])"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_HERE.parents[1]), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, "-c", code, str(obj_path), entry], capture_output=True, env=env)
+    return res.returncode == 0
+
+
+def _read_entry(obj_path, rec_path):
+    """The stored object and its entry symbol, or None if absent or not what its record says."""
+    try:
+        rec = json.loads(rec_path.read_text())
+        data = obj_path.read_bytes()
+    except (OSError, ValueError):
+        return None
+    if hashlib.sha256(data).hexdigest() != rec.get("sha256"):
+        return None
+    return data, rec["entry"]
+
+
+def _build(dtype, obj_path, rec_path):
+    """Compile, store and check the object; returns (bytes, entry) or raises."""
+    data, entry = compile_object(dtype)
+    rec = {"entry": entry, "sha256": hashlib.sha256(data).hexdigest(), "dtype": np.dtype(dtype).name,
+           "numba": _numba_version()}
+    try:
+        with atomic_path(obj_path) as tmp:
+            Path(tmp).write_bytes(data)
+        if not _loads_in_a_fresh_process(obj_path, entry):
+            obj_path.unlink(missing_ok=True)
+            raise RuntimeError("a fresh process could not map the compiled object")
+        with atomic_path(rec_path) as tmp:
+            Path(tmp).write_text(json.dumps(rec, indent=2, sort_keys=True) + "\n")
+    except OSError:
+        pass  # not stored (read-only, or another job stored the same bytes at this moment): use it from memory
+    return data, entry
+
+
+def block_steps_c(dtype):
+    """The compiled loop for ``dtype`` as a ctypes function of :data:`ARGS`; loaded once per process.
+
+    From the cache when it holds a valid object (no Numba import), else compiled now (a few
+    seconds) and stored. Falls back to Numba's own compiled adapter if llvmlite cannot make
+    or map the object."""
+    name = np.dtype(dtype).name
+    if name not in DTYPES:
+        raise ValueError(f"the compiled loop is built for {', '.join(DTYPES)}, not {name}")
+    hit = _LOADED.get(name)
+    if hit is not None:
+        return hit[0]
+    try:
+        obj_path, rec_path = paths(name)
+        stored = _read_entry(obj_path, rec_path)
+        data, entry = stored if stored is not None else _build(name, obj_path, rec_path)
+        fn, keep = _load_object(data, entry)
+        origin = str(obj_path)
+    except Exception as exc:  # noqa: BLE001 - any failure of the fast start falls back to Numba's own code
+        from .batch1_loop import c_adapter
+
+        print(f"twolayer: the batch-1 loop's stored machine code is not usable here ({exc}); "
+              "using Numba's compiled code (same results up to rounding, a slower start)", file=sys.stderr)
+        cf = c_adapter(name, ARGS)
+        fn, keep, origin = CFUNC(cf.address), cf, "numba"
+    _LOADED[name] = (fn, keep, origin)
+    return fn
+
+
+def origin(dtype):
+    """Where the loaded loop of ``dtype`` came from: the object's path, or ``"numba"`` (the fallback)."""
+    return _LOADED[np.dtype(dtype).name][2]
