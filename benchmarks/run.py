@@ -157,7 +157,7 @@ def render(raw, b1, bw, mb, ep, ev, studies, cmdline):
           "µs per step. *published*: the report's code re-created (float64, `np.outer`, weight decay added to the "
           "gradient; `benchmarks/published_step.py`) in a fresh process; *torch_hand*: the same step with PyTorch "
           "tensor ops; *torch_autograd*: `nn.Sequential` + `CrossEntropyLoss` + `optim.SGD`. *twolayer* is the "
-          "kernel the workflow runs (per-step work compiled by Numba); *NumPy loop* the same kernel with its "
+          "kernel the workflow runs (per-step work compiled by Numba, run as stored machine code); *NumPy loop* the same kernel with its "
           "per-step work in NumPy and BLAS calls (`Batch1SGD(loop=\"numpy\")`, the specification). *flop bound*: "
           "a step's 4·D·H flops at the single-thread sgemm rate of a 200×784 @ 784×H float32 product, measured "
           "beside the steps (2 × that product's time ÷ 200); *×bound* is twolayer's step over it.", ""]
