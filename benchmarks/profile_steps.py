@@ -178,8 +178,52 @@ def batch1_phases(H=275, steps=20000, n=55000, block=64):
               + out["update GEMM V -= Xb^T D (GEMM + subtraction)"])
     for loop in Batch1SGD.LOOPS:
         out[f"per-step work, {loop} loop (step - the block's four calls)"] = out[f"step, {loop} loop (H={H}, sigmoid)"] - blocks
+    out.update(loop_alone(H, block))
     # per_step divides by the block: one product's time is per_step * block, over its 200 rows
     out["flop bound: 4 D H at the sgemm rate of 200 x 784 @ 784 x H"] = 2 * per_step(lambda: np.matmul(A, V, out=O), 100) * block / 200
+    return out
+
+
+def loop_alone(H, block, C=10, D=784, reps=300):
+    """The compiled loop's work on one block, timed on its own (its data warm in cache), per step."""
+    from twolayer.nn.native import ACTIVATION_CODES, block_steps_c
+
+    fn = block_steps_c(np.float32)
+    rng = np.random.default_rng(0)
+    X = (0.1 * rng.standard_normal((block, D))).astype(np.float32)
+    V = (0.05 * rng.standard_normal((D, H))).astype(np.float32)
+    Z0, G = X @ V, X @ X.T
+    W2T0 = (0.05 * rng.standard_normal((C, H))).astype(np.float32)
+    bufs = {n: np.zeros(shape, dt) for n, shape, dt in (
+        ("Z", Z0.shape, np.float32), ("Dm", (block, H), np.float32), ("cv", block, np.float32),
+        ("W2T", W2T0.shape, np.float32), ("b1", H, np.float32), ("b2", C, np.float32), ("state", 2, np.float64),
+        ("cast", 1, np.float32), ("dl", block, np.float64), ("pen", block, np.float64), ("z1", H, np.float32),
+        ("a1", H, np.float32), ("z2", C, np.float32))}
+    labels, lrs = (np.arange(block) % C).astype(np.int64), np.full(block, 1e-3)
+    p = {n: a.ctypes.data for n, a in bufs.items()}
+    out = {}
+    for act in ("relu", "sigmoid"):
+        def reset():
+            bufs["Z"][...] = Z0
+            bufs["W2T"][...] = W2T0
+            bufs["state"][...] = (1.0, 0.0)
+
+        def call():
+            reset()
+            fn(p["Z"], G.ctypes.data, p["Dm"], p["cv"], p["W2T"], p["b1"], p["b2"], labels.ctypes.data,
+               lrs.ctypes.data, p["state"], p["cast"], p["dl"], p["pen"], p["z1"], p["a1"], p["z2"],
+               block, H, C, block, 0, ACTIVATION_CODES[act], 0, 0, 0, 0.0, 2e-5, 0.0)
+
+        def timed(f):
+            def run():
+                t0 = time.perf_counter()
+                for _ in range(reps):
+                    f()
+                return (time.perf_counter() - t0) / reps / block
+
+            return median_of(run, 5)
+
+        out[f"the compiled loop alone, one block in cache ({act})"] = timed(call) - timed(reset)
     return out
 
 

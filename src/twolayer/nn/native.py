@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
+from .classifier import DTYPES
 
 #: the compiled loop's C arguments, in order: (name, kind); kind ``w`` a pointer to the
 #: weights' dtype, ``i`` to int64, ``d`` to float64, ``n`` an int64, ``f`` a float64.
@@ -57,7 +58,6 @@ CFUNC = ctypes.CFUNCTYPE(
     *({"w": ctypes.c_void_p, "i": ctypes.c_void_p, "d": ctypes.c_void_p, "n": ctypes.c_int64, "f": ctypes.c_double}[k]
       for _, k in ARGS),
 )
-DTYPES = ("float32", "float64")
 #: the activation's code in the compiled loop (argument ``act``), by its name in
 #: :data:`~twolayer.nn.activations.ACTIVATIONS`
 ACTIVATION_CODES = {"relu": 0, "sigmoid": 1, "tanh": 2, "leaky_relu": 3}
