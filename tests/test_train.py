@@ -413,3 +413,23 @@ def test_without_the_stored_loop_numbas_own_code_trains_the_same_sgd(monkeypatch
     reference_sgd(ref, X, y, idx, lrs, 1e-3)
     for k in fast.params:
         assert np.allclose(fast.params[k], ref.params[k], rtol=1e-10, atol=1e-12), k
+
+
+def test_a_jobs_own_limits_are_not_taken_for_a_failed_fast_start(monkeypatch, tmp_path):
+    """A time or memory budget that runs out while the loop is being prepared stops the job;
+    only other failures fall back to Numba's code."""
+    from twolayer.errors import UserError
+    from twolayer.nn import native
+
+    class Budget(UserError):
+        pass
+
+    def out_of_time(*args):
+        raise Budget("the job exceeded its time budget")
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(native, "_LOADED", {})
+    monkeypatch.setattr(native, "compile_object", out_of_time)
+    with pytest.raises(Budget):
+        native.block_steps_c(np.float64)
+    assert "float64" not in native._LOADED

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
+from ..errors import UserError
 from .classifier import DTYPES
 
 #: the compiled loop's C arguments, in order: (name, kind); kind ``w`` a pointer to the
@@ -225,7 +226,9 @@ def block_steps_c(dtype):
         data, entry = stored if stored is not None else _build(name, obj_path, rec_path)
         fn, keep = _load_object(data, entry)
         origin = str(obj_path)
-    except Exception as exc:  # noqa: BLE001 - any failure of the fast start falls back to Numba's own code
+    except (UserError, MemoryError):
+        raise  # the job's own limits (time, memory budget) stop it, here as anywhere
+    except Exception as exc:  # noqa: BLE001 - any other failure of the fast start falls back to Numba's own code
         from .batch1_loop import c_adapter
 
         print(f"twolayer: the batch-1 loop's stored machine code is not usable here ({exc}); "
