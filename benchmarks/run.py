@@ -57,7 +57,7 @@ def main(argv=None):
         return
     if args.render_only:
         raw = json.loads((Path(args.work) / "results.json").read_text())
-        write_report(args, raw, *_from_raw(raw), raw.get("cmdline", "(no options)"))
+        write_report(args, raw, *_from_raw(raw), raw.get("cmdline", ""))
         return
 
     import micro
@@ -104,7 +104,7 @@ def main(argv=None):
         "evaluation": {k: {n: r.as_dict() for n, r in v.items()} for k, v in ev.items()},
         "cs231n_surface": {n: r.as_dict() for n, r in cs.items()},
         "studies": studies,
-        "cmdline": " ".join(sys.argv[1:]) or "(no options)",
+        "cmdline": " ".join(sys.argv[1:]),
     }
     Path(args.work).mkdir(parents=True, exist_ok=True)
     (Path(args.work) / "results.json").write_text(json.dumps(raw, indent=2, default=str))
@@ -144,9 +144,11 @@ def _from_raw(raw):
 
 
 def render(raw, b1, bw, mb, ep, ev, studies, cmdline):
+    # the command as typed (runs before this one stored "(no options)" for none)
+    cmdline = "" if cmdline == "(no options)" else cmdline
     m = raw["machine"]
     L = ["# Performance", ""]
-    L.append(f"Measured {raw['started']} with `python benchmarks/run.py {cmdline}`; raw numbers in "
+    L.append(f"Measured {raw['started']} with `{' '.join(['python benchmarks/run.py', cmdline]).strip()}`; raw numbers in "
              "`benchmarks/out/results.json`. Medians of interleaved repeats, (min–max) in brackets; every ratio is "
              "of medians from the same run. One BLAS thread per model. The machine is shared and noisy: expect "
              "±10% between runs.")
@@ -294,7 +296,7 @@ def render(raw, b1, bw, mb, ep, ev, studies, cmdline):
     L.append("")
     if raw.get("cs231n_surface"):
         cs = {n: _results(r) for n, r in raw["cs231n_surface"].items()}
-        L.append(section_block("cs231n_surface", render_cs231n_surface(cs, f"python benchmarks/run.py {cmdline}")))
+        L.append(section_block("cs231n_surface", render_cs231n_surface(cs, " ".join(["python benchmarks/run.py", cmdline]).strip())))
     return "\n".join(L) + "\n"
 
 

@@ -9,7 +9,7 @@ closing GEMM. The two block GEMMs stay outside (NumPy's BLAS).
 It is the same arithmetic, in the same order of steps, as the NumPy loop
 ``Batch1SGD._steps_numpy`` (the readable specification, twenty-odd BLAS calls
 and ufuncs a step); this is that loop fused into plain loops over H and C, so a
-step's work costs 1-1.5 us instead of 12-19 us of calls (H = 275; benchmarks/notes.md).
+step's work costs 1.3-2.1 us instead of 10-19 us of calls (H = 275; benchmarks/notes.md).
 The tests hold both to the reference per-step SGD at 1e-10 in float64, and to each other.
 
 Training runs it behind a C signature (:func:`c_adapter`): :mod:`twolayer.nn.native`

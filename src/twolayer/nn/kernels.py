@@ -70,9 +70,9 @@ class Batch1SGD:
     The per-step work runs in one of two loops with the same arithmetic:
     ``loop="compiled"`` (the default), :func:`twolayer.nn.batch1_loop.block_steps`
     compiled by Numba and loaded as stored machine code (:mod:`twolayer.nn.native`),
-    1-1.5 us a step at H = 275; ``loop="numpy"``,
+    1.3-2.1 us a step at H = 275 (ReLU-sigmoid, timed alone); ``loop="numpy"``,
     :meth:`_steps_numpy`, the readable specification: ~20 BLAS calls and ufuncs a
-    step, 12-19 us (``benchmarks/notes.md``).
+    step, 10-19 us (``benchmarks/notes.md``).
 
     During :meth:`run` V is a Fortran-ordered working copy of W1 and ``W2T`` a
     C-ordered copy of W2 transposed, copied back into ``net.params`` at the end.

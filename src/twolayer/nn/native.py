@@ -8,16 +8,19 @@ paths Numba's C wrapper keeps for exceptions the loop never raises fold away and
 object needs nothing of Numba's runtime: only ``libm`` and ``memset``), turned into
 machine code by llvmlite (Numba's code generator, installed with it) and stored
 next to Numba's cache. Every later process maps that object with llvmlite and calls it
-through :mod:`ctypes`: about 0.03 s, where importing Numba and loading its own cache
-costs about 0.6 s of every training job (Numba's import, its typing registries, and
-the ``scipy.linalg`` they import; ``python benchmarks/profile_steps.py``).
+through :mod:`ctypes`: about 0.03 s. Importing Numba and having it load its own cache
+made a job's start 1.0 s instead of 0.3 s (Numba's import, its typing registries, and the
+``scipy.linalg`` they import; ``python benchmarks/profile_steps.py``).
 
 The object is the only code any process runs for the loop (the process that compiles it
 loads it back too), so a float32 run gives the same bits in every process, as before.
-It is checked before use: a cache entry whose SHA-256 does not match, or that a fresh
-process cannot load (a symbol this machine lacks: LLVM would abort the process), is
-compiled again; if the object cannot be made at all, the process falls back to Numba's
-own compiled adapter (same C signature, a slower start) and says so on stderr.
+It is checked: an entry whose SHA-256 is not the one its record names is compiled
+again; a new object is kept only once a fresh process has mapped it (a symbol the
+machine lacks would make LLVM abort the process that maps it). If llvmlite cannot make
+or map the object, the process runs Numba's own compiled adapter instead (same C
+signature, a slower start; its code is not optimised a second time, so its float32
+bits can differ from the object's) and says so on stderr: an environment-wide failure,
+so every job of a run takes the same path.
 
 Where: ``$NUMBA_CACHE_DIR/twolayer`` if that variable is set, else
 ``src/twolayer/nn/__pycache__`` (Numba's own choice) when writable, else
