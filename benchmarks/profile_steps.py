@@ -153,13 +153,7 @@ def batch1_phases(H=275, steps=20000, n=55000, block=64):
     O = np.empty((200, H), np.float32)
 
     def per_step(fn, reps=300):
-        def run():
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                fn()
-            return (time.perf_counter() - t0) / reps / block
-
-        return median_of(run, 5)
+        return per_block_step(fn, block, reps)
 
     out["row gather"] = per_step(lambda: np.take(X, idx[:block], axis=0, out=Xb, mode="clip"))
     out["forward GEMM Z = Xb V"] = per_step(lambda: np.matmul(Xb, V, out=Z))
@@ -182,6 +176,17 @@ def batch1_phases(H=275, steps=20000, n=55000, block=64):
     # per_step divides by the block: one product's time is per_step * block, over its 200 rows
     out["flop bound: 4 D H at the sgemm rate of 200 x 784 @ 784 x H"] = 2 * per_step(lambda: np.matmul(A, V, out=O), 100) * block / 200
     return out
+
+
+def per_block_step(fn, block, reps):
+    """Seconds per step of ``fn``, one call of which does a block's work: the median of 5 runs of ``reps`` calls."""
+    def run():
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        return (time.perf_counter() - t0) / reps / block
+
+    return median_of(run, 5)
 
 
 def loop_alone(H, block, C=10, D=784, reps=300):
@@ -214,16 +219,8 @@ def loop_alone(H, block, C=10, D=784, reps=300):
                lrs.ctypes.data, p["state"], p["cast"], p["dl"], p["pen"], p["z1"], p["a1"], p["z2"],
                block, H, C, block, 0, ACTIVATION_CODES[act], 0, 0, 0, 0.0, 2e-5, 0.0)
 
-        def timed(f):
-            def run():
-                t0 = time.perf_counter()
-                for _ in range(reps):
-                    f()
-                return (time.perf_counter() - t0) / reps / block
-
-            return median_of(run, 5)
-
-        out[f"the compiled loop alone, one block in cache ({act})"] = timed(call) - timed(reset)
+        out[f"the compiled loop alone, one block in cache ({act})"] = (
+            per_block_step(call, block, reps) - per_block_step(reset, block, reps))
     return out
 
 
