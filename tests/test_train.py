@@ -433,3 +433,16 @@ def test_a_jobs_own_limits_are_not_taken_for_a_failed_fast_start(monkeypatch, tm
     with pytest.raises(Budget):
         native.block_steps_c(np.float64)
     assert "float64" not in native._LOADED
+
+
+def test_the_compiled_loop_refuses_arrays_it_cannot_write_through():
+    """The loop writes through raw pointers: a per-step array of another dtype, layout or length is
+    refused before any step, not silently copied (its losses would be lost) or overrun."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 6))
+    y = rng.integers(0, 3, 20)
+    idx, lrs = rng.integers(0, 20, 10), np.full(10, 0.01)
+    k = Batch1SGD(TwoLayerNet(6, 5, 3, seed=0), 1e-3)
+    for bad in (np.zeros(10, np.float32), np.zeros(20)[::2], np.zeros(9)):
+        with pytest.raises(ValueError, match="data_loss must be a C-contiguous float64 array"):
+            k.run(X, y, idx, lrs, data_loss=bad)

@@ -121,9 +121,12 @@ class Batch1SGD:
                 ("gemv", "ger", "scal", "axpy", "asum", "dot"), dtype=dt
             )
         else:
-            from .native import ACTIVATION_CODES, block_steps_c
+            from .native import ACTIVATION_CODES, ARGS, block_steps_c
 
             self._block_steps = block_steps_c(dt)  # a C function of raw pointers: see _compiled_steps
+            # the dtype each pointer argument points to, from the loop's one list of arguments
+            kinds = {"w": dt, "i": np.dtype(np.int64), "d": np.dtype(np.float64)}
+            self._arg_dtypes = {name: kinds[kind] for name, kind in ARGS if kind in kinds}
             self.act_code = ACTIVATION_CODES[self.act.name]
             self.alpha = float(getattr(self.act, "alpha", 0.0))
             self.no_b1, self.no_b2 = np.zeros(h, dtype=dt), np.zeros(c, dtype=dt)
@@ -238,8 +241,7 @@ class Batch1SGD:
         if penalty is not None:
             per_step["penalty"] = penalty
         for name, a in {**fixed, **per_step}.items():
-            want = np.int64 if name == "labels" else np.float64 if name in ("lrs", "data_loss", "penalty", "state") \
-                else self.Z.dtype
+            want = self._arg_dtypes[name]
             if a.dtype != want or not a.flags.c_contiguous or (name in per_step and a.size < n):
                 raise ValueError(f"Batch1SGD: {name} must be a C-contiguous {np.dtype(want).name} array"
                                  + (f" of at least {n} entries" if name in per_step else ""))

@@ -102,9 +102,9 @@ def _numba_version():
     return version("numba")
 
 
-def cache_key(dtype, llvm=None):
+def cache_key(dtype):
     """The digest that names the object of ``dtype`` on this machine."""
-    llvm = llvm or _llvm()
+    llvm = _llvm()
     import llvmlite
 
     h = hashlib.sha256()
@@ -124,9 +124,9 @@ def cache_key(dtype, llvm=None):
     return h.hexdigest()[:20]
 
 
-def paths(dtype, key=None):
+def paths(dtype):
     """``(object, record)`` paths of ``dtype``'s cache entry."""
-    name = f"block_steps-{np.dtype(dtype).name}-{key or cache_key(dtype)}"
+    name = f"block_steps-{np.dtype(dtype).name}-{cache_key(dtype)}"
     d = cache_dir()
     return d / f"{name}.o", d / f"{name}.json"
 
