@@ -143,12 +143,15 @@ def _from_raw(raw):
     return b1, bw, mb, ep, ev, raw.get("studies", {})
 
 
+def command(cmdline):
+    """The command a run was made with, as typed (runs before 2026-12-01 stored "(no options)" for none)."""
+    return " ".join(["python benchmarks/run.py", "" if cmdline == "(no options)" else cmdline]).strip()
+
+
 def render(raw, b1, bw, mb, ep, ev, studies, cmdline):
-    # the command as typed (runs before this one stored "(no options)" for none)
-    cmdline = "" if cmdline == "(no options)" else cmdline
     m = raw["machine"]
     L = ["# Performance", ""]
-    L.append(f"Measured {raw['started']} with `{' '.join(['python benchmarks/run.py', cmdline]).strip()}`; raw numbers in "
+    L.append(f"Measured {raw['started']} with `{command(cmdline)}`; raw numbers in "
              "`benchmarks/out/results.json`. Medians of interleaved repeats, (min–max) in brackets; every ratio is "
              "of medians from the same run. One BLAS thread per model. The machine is shared and noisy: expect "
              "±10% between runs.")
@@ -296,7 +299,7 @@ def render(raw, b1, bw, mb, ep, ev, studies, cmdline):
     L.append("")
     if raw.get("cs231n_surface"):
         cs = {n: _results(r) for n, r in raw["cs231n_surface"].items()}
-        L.append(section_block("cs231n_surface", render_cs231n_surface(cs, " ".join(["python benchmarks/run.py", cmdline]).strip())))
+        L.append(section_block("cs231n_surface", render_cs231n_surface(cs, command(cmdline))))
     return "\n".join(L) + "\n"
 
 
