@@ -131,3 +131,62 @@ def test_numbers_are_canonical_by_their_schema_type(default):
         assert plain.spec_json("fashion_mnist", pid) == other.spec_json("fashion_mnist", pid)
     spec = json.loads(other.spec_json("fashion_mnist", pid))
     assert type(spec["training"]["steps"]) is int and type(spec["training"]["schedule"]["gamma"]) is float
+
+
+MOMENTUM_STUDY = {
+    "dataset": "spiral",
+    "recipe": "spiral",
+    "seed": 1,
+    "model": {"hidden": 8},
+    "training": {"steps": 40, "batch_size": 30, "lr": 0.5, "log_every": 10, "eval_every": 20,
+                 "optimizer": {"name": "momentum", "mu": 0.5}},
+    "grid": {"optimizer": ["sgd", "momentum"], "reg": [1.0e-3]},
+}
+
+
+def test_an_optimizer_axis_gives_training_optimizers_settings_to_its_points_only():
+    plan = validate({"studies": {"mom": copy.deepcopy(MOMENTUM_STUDY)}}, SCHEMA)
+    st = plan.study("mom")
+    opts = {p.id: st.spec(p.id)["training"]["optimizer"] for p in st.points}
+    assert opts == {"opt~sgd/reg~0.001": {"name": "sgd"}, "opt~momentum/reg~0.001": {"name": "momentum", "mu": 0.5}}
+
+
+def test_check_config_refuses_settings_a_job_would_refuse():
+    study = copy.deepcopy(MOMENTUM_STUDY)
+    study["training"]["optimizer"] = {"name": "sgd", "mu": 0.9}  # the schema allows mu; SGD has no settings
+    study["grid"] = {"reg": [1.0e-3]}
+    msg = problems_of({"studies": {"bad": study}})
+    assert "studies.bad grid point reg~0.001: optimizer 'sgd' got settings ['mu']" in msg
+
+
+def test_a_job_refuses_such_settings_in_one_line(tmp_path):
+    """The training job runs the same check first: one error line, no traceback, nothing written."""
+    import subprocess
+
+    plan = validate({"studies": {"mom": copy.deepcopy(MOMENTUM_STUDY)}}, SCHEMA)
+    spec = plan.study("mom").spec("opt~sgd/reg~0.001")
+    spec["training"]["optimizer"] = {"name": "sgd", "mu": 0.9}
+    r = subprocess.run(["twolayer", "train", "--spec", json.dumps(spec), "--data", str(tmp_path / "absent.h5"),
+                        "--model", str(tmp_path / "m.h5"), "--metrics", str(tmp_path / "m.json")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "error: studies.mom grid point opt~sgd/reg~0.001: optimizer 'sgd' got settings ['mu']; its settings are: (none)"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.integration
+def test_an_optimizer_axis_trains_through_snakemake(tmp_path):
+    import h5py
+    import pandas as pd
+    from workflow_helpers import run_snakemake
+
+    run_snakemake(tmp_path, {"studies": {"mom": copy.deepcopy(MOMENTUM_STUDY)}}, "--cores", "2",
+                  "results/mom/table.csv")
+    table = pd.read_csv(tmp_path / "results/mom/table.csv").set_index("optimizer")
+    assert sorted(table.index) == ["momentum", "sgd"] and set(table["status"]) == {"ok"}
+    for point, expected in (("opt~sgd/reg~0.001", {"name": "sgd"}), ("opt~momentum/reg~0.001", {"name": "momentum", "mu": 0.5})):
+        with h5py.File(tmp_path / "results/mom/models" / point / "model.h5") as f:
+            assert json.loads(f.attrs["train_settings"])["optimizer"] == expected
+    # momentum is not SGD: the same seeds give other weights
+    assert table.loc["momentum", "final_loss"] != table.loc["sgd", "final_loss"]

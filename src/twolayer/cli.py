@@ -70,6 +70,11 @@ def cmd_info(args):
         print(info(path))
 
 
+def plural(n, word, many=None):
+    """``1 study``, ``2 studies``: a count with its noun."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
 def cmd_check_config(args):
     from .study.config import load
 
@@ -77,16 +82,17 @@ def cmd_check_config(args):
     total = refine = 0
     for name, study in plan.studies.items():
         total += len(study.models)
-        reps = f" x {study.replicates} replicates ({len(study.models)} models)" if study.replicates > 1 else ""
-        line = f"{name}: {study.dataset} / {study.recipe}: {len(study.points)} points over {', '.join(study.axes)}{reps}"
+        reps = f" x {study.replicates} replicates ({plural(len(study.models), 'model')})" if study.replicates > 1 else ""
+        line = (f"{name}: {study.dataset} / {study.recipe}: {plural(len(study.points), 'point')} over "
+                f"{', '.join(study.axes)}{reps}")
         if study.refine:
-            top = [p.id for p in study.points[: study.refine["top"]]]  # the count does not depend on which
-            more = len(study.refine_models(top, top[0]))
-            refine += more
-            line += f"; then its best {study.refine['top']} to {study.refine['replicates']} replicates: {more} models more"
+            refine += study.refine_count
+            line += (f"; then its best {study.refine['top']} to {study.refine['replicates']} replicates: "
+                     f"{plural(study.refine_count, 'model')} more")
         print(line)
-    after = f" (and {refine} in refine stages)" if refine else ""
-    print(f"{args.config}: valid; {total} training jobs{after} in {len(plan.studies)} studies")
+    after = f" (and {refine:,} in refine stages)" if refine else ""
+    print(f"{args.config}: valid; {plural(total, 'training job')}{after} in "
+          f"{plural(len(plan.studies), 'study', 'studies')}; every job's settings checked")
 
 
 def cmd_train(args):

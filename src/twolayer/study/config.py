@@ -333,6 +333,14 @@ class Study:
         return out
 
     @property
+    def refine_count(self):
+        """How many models the refine stage adds (the count does not depend on which points it picks)."""
+        if not self.refine:
+            return 0
+        top = [p.id for p in self.points[: self.refine["top"]]]
+        return len(self.refine_models(top, top[0]))
+
+    @property
     def axes(self):
         """Axes that vary or are named in any grid block, in canonical order."""
         names = set().union(*(g.keys() for g in self.grids))
@@ -365,6 +373,10 @@ class Study:
             "seed": self.seed,
         }
         for axis, value in pt.values.items():
+            if axis == "optimizer" and value != spec["training"]["optimizer"]["name"]:
+                # training.optimizer's settings belong to the optimizer it names; a point of
+                # another optimizer takes that one's defaults (config/README.md, "Grid axes")
+                spec["training"]["optimizer"] = {"name": value}
             set_spec_value(spec, axis, value)
         if spec["model"]["kind"] == "linear":
             for k in ("activation", "hidden"):
@@ -410,6 +422,14 @@ class Study:
             if p.id in seen:
                 problems.append(f"{key}.grid: grid point {p.id} appears twice")
             seen.add(p.id)
+        if not problems:  # what every job checks first: the settings the training would refuse
+            from .jobspec import SpecError, check_spec
+
+            for p in self.points:
+                try:
+                    check_spec(self.spec(p.id))
+                except SpecError as exc:
+                    problems.append(str(exc))
         return problems
 
 

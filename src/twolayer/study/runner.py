@@ -27,48 +27,11 @@ from ..atomic import write_json
 from ..data.store import check_provenance, load_split
 from ..nn.classifier import resolve_dtype
 from ..nn.kernels import kernel_name, load_compiled_loop
-from ..nn.models import get_model
-from ..nn.train import TrainSettings, train_model
+from ..nn.train import train_model
 from .axes import AXES, SOURCES, spec_value
+from .jobspec import build_model, check_spec, train_settings
 from .modelio import save_model
 from .resources import check_memory
-
-
-def build_model(spec, input_size, num_classes, rng):
-    """The model a job spec describes (its settings complete: the config resolved every default)."""
-    m = spec["model"]
-    cls = get_model(m["kind"])
-    sizes = {"input_size": input_size, "hidden_size": m.get("hidden"), "output_size": num_classes}
-    settings = {k: m[k] for k in cls.SETTINGS if k in m}
-    return cls(*(sizes[name] for name in cls.SIZES), dtype=resolve_dtype(m["dtype"]), rng=rng, **settings)
-
-
-def train_settings(spec, n_train):
-    """TrainSettings from the spec's complete ``training`` block, resolving ``"epoch"``."""
-    t = spec["training"]
-    full = t["sampling"] == "full" or t["batch_size"] is None
-    per_epoch = 1 if full else max(n_train // t["batch_size"], 1)
-
-    def every(v):
-        return per_epoch if v == "epoch" else v
-
-    schedule = dict(t["schedule"])
-    if "every" in schedule:
-        schedule["every"] = every(schedule["every"])
-    return TrainSettings(
-        steps=t["steps"],
-        lr=t["lr"],
-        reg=t["reg"],
-        batch_size=None if full else t["batch_size"],
-        sampling="full" if full else t["sampling"],
-        schedule=schedule,
-        optimizer=dict(t["optimizer"]),
-        log_every=t["log_every"],
-        eval_every=every(t["eval_every"]),
-        eval_train_subset=t["eval_train_subset"],
-        keep_best=t["keep_best"],
-        verbose_every=t["progress_every"],
-    )
 
 
 def metrics_record(spec, history, model):
@@ -124,6 +87,7 @@ def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
     :mod:`twolayer.study.resources`)."""
     log = log if log is not None else sys.stderr
     t0 = time.perf_counter()
+    check_spec(spec)  # the config check's own test: a setting the training refuses is a one-line error
     attrs = check_provenance(data_path, dataset=spec["dataset"], recipe=spec["recipe"], recipe_spec=spec["recipe_spec"])
     dtype = resolve_dtype(spec["model"]["dtype"])
     X, y = load_split(data_path, "train", dtype=dtype)
