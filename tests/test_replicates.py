@@ -6,6 +6,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -226,17 +227,48 @@ def test_replicates_and_refine_in_snakemake(tmp_path):
     assert counts.get("train", 0) == 0  # nothing left to do
 
 
-def test_the_console_board_counts_the_refine_stages_jobs(tmp_path):
+def test_the_console_board_counts_the_refine_stages_jobs_and_says_done_once(tmp_path):
     from twolayer.study.board import Board
 
     m = tmp_path / "metrics.json"
     m.write_text(json.dumps({"status": "ok", "val_acc": 0.5}))
-    board = Board({"s": 2}, clock=iter(range(100)).__next__)
-    board.run_started(2)  # Snakemake's job stats before the checkpoint: the grid's 2 jobs
+    # a grid of 2 points whose refine stage adds 2 models once its checkpoint has chosen them
+    board = Board({"s": 4}, clock=iter(range(100)).__next__, pending_refine=2)
+    board.run_started(2, checkpoints=1)  # Snakemake's job stats before the checkpoint: the grid's 2 jobs
     board.job_started()
-    lines = [board.job_finished("s", p, m) for p in ("a", "b", "a/rep~1")]
-    assert "this run: 2/2 trained" in lines[1]
-    assert "3/3 models" in lines[2] and "this run: 3/3 trained" in lines[2]  # never 3/2
+    lines = [board.job_finished("s", p, m) for p in ("a", "b", "a/rep~1", "b/rep~1")]
+    assert [re.search(r"this run: (\d+)/(\d+) trained", line).groups() for line in lines] == [
+        ("1", "4"), ("2", "4"), ("3", "4"), ("4", "4")]
+    assert [line.endswith(", done") for line in lines] == [False, False, False, True]
+    assert [re.search(r"s: (\d+)/(\d+) models", line).groups() for line in lines] == [
+        ("1", "4"), ("2", "4"), ("3", "4"), ("4", "4")]
+
+
+def test_the_console_board_counts_every_model_on_disk_refine_stage_included(tmp_path):
+    """A rerun that reuses a refine stage's replicates starts from every model of the study."""
+    from twolayer.study.board import Board
+    from twolayer.study.config import validate
+
+    cfg = {"studies": {"s": {"dataset": "spiral", "recipe": "spiral", "model": {"hidden": 4},
+                             "training": {"steps": 5, "batch_size": 10},
+                             "refine": {"top": 2, "replicates": 3},
+                             "grid": {"lr": [0.1, 0.2, 0.3], "reg": [0.0]}}}}
+    plan = validate(cfg, SCHEMA)
+    study = plan.study("s")
+    assert study.refine_count == 2 * 2 + 2 * 2  # top 2 to 3 replicates; the winner 2 more per source
+    top = [study.points[0].id, study.points[1].id]
+    extra = study.refine_models(top, top[0])
+    res = tmp_path / "results" / "s"
+    for mid in [*study.models, *extra]:
+        (res / "models" / mid).mkdir(parents=True)
+        (res / "models" / mid / "metrics.json").write_text(json.dumps({"val_acc": 0.5}))
+    board = Board.from_plan(plan, tmp_path)
+    assert board.totals["s"] == 3 + 8 and len(board.done["s"]) == 3  # refine.json not written: its models unknown
+    assert board.pending_refine == 8
+    (res / "refine.json").write_text(json.dumps({"top": top, "grid_winner": top[0]}))
+    board = Board.from_plan(plan, tmp_path)
+    assert len(board.done["s"]) == 11 and board.pending_refine == 0
+    assert board.line("s").startswith("[twolayer] s: 11/11 models")
 
 
 def test_the_schema_names_the_sources_the_seeds_know():

@@ -48,7 +48,7 @@ class LogHandler(LogHandlerBase):
         event = getattr(record, "event", None)
         if event == LogEvent.RUN_INFO:
             stats = getattr(record, "stats", None) or {}
-            b.run_started(stats.get("train", 0))
+            b.run_started(stats.get("train", 0), checkpoints=stats.get("select_top", 0))
         elif event == LogEvent.JOB_INFO and getattr(record, "rule_name", None) == "train":
             wc = getattr(record, "wildcards", None) or {}
             metrics = [str(o) for o in getattr(record, "output", None) or () if str(o).endswith("metrics.json")]

@@ -1,7 +1,7 @@
 """A run's progress at a glance: per study, models done / total, the best validation
 accuracy so far, and the time left.
 
-Snakemake prints every job it starts and finishes, which for a 709-job run is
+Snakemake prints every job it starts and finishes, which for the default config's 826 training jobs is
 thousands of lines that say nothing about the study. The workflow registers its plan
 here when the Snakefile is read (:func:`register`); the Snakemake logger plugin
 ``twolayer`` (``src/snakemake_logger_plugin_twolayer``, switched on by the
@@ -35,29 +35,41 @@ def _fmt_duration(seconds):
 class Board:
     """Counts per study; fed by the logger plugin, read as one line per finished model."""
 
-    def __init__(self, totals, done=None, clock=time.monotonic):
-        self.totals = dict(totals)  # study -> number of grid points
-        self.done = {s: dict((done or {}).get(s, {})) for s in self.totals}  # study -> {point: val_acc or None}
+    def __init__(self, totals, done=None, clock=time.monotonic, pending_refine=0):
+        self.totals = dict(totals)  # study -> number of models (grid and refine stages)
+        self.done = {s: dict((done or {}).get(s, {})) for s in self.totals}  # study -> {model: val_acc or None}
         self.clock = clock
-        self.to_train = None  # training jobs this run will do (from Snakemake's job stats)
+        # models of refine stages whose points are not chosen yet: Snakemake's job count at the start
+        # of a run cannot hold them (a checkpoint adds them), so the run's count adds them here
+        self.pending_refine = int(pending_refine)
+        self.to_train = None  # training jobs this run will do
         self.trained = 0
         self.first_start = None
 
     @classmethod
     def from_plan(cls, plan, root="."):
-        """The plan's studies, with the models already on disk counted as done."""
-        totals, done = {}, {}
+        """The plan's studies (every model, refine stages included), with the models already
+        on disk counted as done."""
+        totals, done, pending = {}, {}, 0
         for name, study in plan.studies.items():
-            totals[name] = len(study.models)  # the grid stage; a refine stage adds to it as its models finish
-            done[name] = {}
-            for mid in study.models:
-                metrics = Path(root) / "results" / name / "models" / mid / "metrics.json"
-                if metrics.exists():
-                    done[name][mid] = _val_acc(metrics)
-        return cls(totals, done)
+            res = Path(root) / "results" / name
+            models = list(study.models)
+            refine = res / "refine.json"
+            if study.refine:
+                try:
+                    chosen = json.loads(refine.read_text())
+                    models += study.refine_models(chosen["top"], chosen["grid_winner"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    pending += study.refine_count  # chosen by this run's checkpoint
+            totals[name] = len(study.models) + study.refine_count
+            done[name] = {mid: _val_acc(res / "models" / mid / "metrics.json")
+                          for mid in models if (res / "models" / mid / "metrics.json").exists()}
+        return cls(totals, done, pending_refine=pending)
 
-    def run_started(self, train_jobs):
-        self.to_train = int(train_jobs)
+    def run_started(self, train_jobs, checkpoints=0):
+        """Snakemake's count of this run's training jobs; ``checkpoints``: its select_top jobs,
+        each of which adds a refine stage's models later."""
+        self.to_train = int(train_jobs) + (self.pending_refine if checkpoints else 0)
 
     def job_started(self):
         if self.first_start is None:
@@ -66,8 +78,8 @@ class Board:
     def job_finished(self, study, point, metrics_path):
         """Record a finished training job; return the board's line for its study."""
         self.trained += 1
-        if self.to_train is not None and self.trained > self.to_train:  # a refine stage (checkpoint) added jobs
-            self.to_train = self.trained
+        if self.to_train is not None and self.trained > self.to_train:  # more than counted: never "done" early
+            self.to_train = None
         if study in self.done:
             self.done[study][point] = _val_acc(metrics_path)
             self.totals[study] = max(self.totals[study], len(self.done[study]))
@@ -96,7 +108,9 @@ class Board:
             text += f"; this run: {self.trained}/{self.to_train} trained"
             left = self.seconds_left()
             if left is not None:
-                text += ", done" if left == 0 else f", about {_fmt_duration(left)} left"
+                text += ", done" if self.trained == self.to_train else f", about {_fmt_duration(left)} left"
+        elif self.trained:
+            text += f"; this run: {self.trained} trained"
         return f"[twolayer] {text}"
 
 
