@@ -164,3 +164,19 @@ def test_predict_and_accuracy_are_chunked_consistently():
     assert net.accuracy(X, y, chunk_size=100) == pytest.approx(np.mean(full == y))
     cm = net.confusion_matrix(X, y)
     assert cm.sum() == 1001 and np.trace(cm) == np.sum(full == y)
+
+
+def test_data_the_model_cannot_take_gets_an_error_that_says_what_to_do():
+    net = TwoLayerNet(4, 5, 3, dtype=np.float64, seed=0)
+    X = np.random.default_rng(0).standard_normal((10, 4))
+    y = np.arange(10) % 3
+    with pytest.raises(TypeError, match=r"y has dtype float64; class labels must be integers in \[0, 3\) \(e.g. y.astype\(np.int64\)\)"):
+        net.loss(X, y.astype(float))
+    with pytest.raises(TypeError, match=r"class labels must be integers"):
+        net.train(X, y.astype(float), X, y, num_iters=5, batch_size=2)
+    with pytest.raises(ValueError, match=r"y_val holds labels in \[1, 3\], but the model has 3 classes"):
+        net.train(X, y, X, y + 1, num_iters=5, batch_size=2)
+    # a float32 array given to a float64 net: the advice names the array's dtype, not the model's
+    with pytest.raises(TypeError, match=r"X has dtype float32 but the model is float64; convert the data "
+                                        r"\(e.g. X.astype\(np.float64\)\) or build the model with dtype=np.float32"):
+        net.train(X.astype(np.float32), y, X, y, num_iters=5, batch_size=2)

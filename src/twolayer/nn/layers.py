@@ -112,6 +112,20 @@ def softmax(scores):
     return p
 
 
+def check_labels(y, num_classes, name="y"):
+    """Refuse labels that are not integers in [0, ``num_classes``), naming ``name`` and the fix."""
+    y = np.asarray(y)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"{name} has dtype {y.dtype}; class labels must be integers in [0, {num_classes}) "
+                        f"(e.g. {name}.astype(np.int64))")
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be a vector of class labels (shape (N,)), got shape {y.shape}")
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(f"{name} holds labels in [{int(y.min())}, {int(y.max())}], but the model has "
+                         f"{num_classes} classes: labels must be in [0, {num_classes})")
+    return y
+
+
 def softmax_loss(scores, y):
     """Mean softmax cross-entropy loss and its gradient.
 
@@ -123,6 +137,8 @@ def softmax_loss(scores, y):
     of +-1e4 (or any finite value) give a finite loss and gradient.
     """
     n = scores.shape[0]
+    if not np.issubdtype(np.asarray(y).dtype, np.integer):
+        check_labels(y, scores.shape[1])
     rows = np.arange(n)
     shifted = scores - scores.max(axis=1, keepdims=True)
     probs = np.exp(shifted)

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .kernels import make_kernel
+from .layers import check_labels
 from .optim import SGD, make_optimizer
 from .sampling import make_sampler
 from .schedules import describe as describe_schedule
@@ -153,8 +154,10 @@ class _Training:
             if arr.dtype != dt:
                 raise TypeError(
                     f"{name} has dtype {arr.dtype} but the model is {dt}; convert the data "
-                    f"(e.g. X.astype(np.{dt})) or build the model with dtype={dt}"
+                    f"(e.g. X.astype(np.{dt})) or build the model with dtype=np.{arr.dtype}"
                 )
+        check_labels(y, model.output_size, "y")
+        check_labels(y_val, model.output_size, "y_val")
         self.model, self.settings = model, settings
         self.X, self.y, self.X_val, self.y_val = np.ascontiguousarray(X), y, X_val, y_val
         n = self.X.shape[0]
