@@ -122,7 +122,8 @@ def test_a_new_grid_axis_is_one_entry(monkeypatch, tmp_path):
     the metrics, the table, the paper tables and the figures' labels with one entry."""
     from twolayer.nn.sampling import make_sampler  # noqa: F401  (the training reads the spec)
     from twolayer.study.aggregate import aggregate, read_table
-    from twolayer.study.runner import build_model, metrics_record, train_settings
+    from twolayer.study.jobspec import build_model, train_settings
+    from twolayer.study.runner import metrics_record
     from twolayer.study.tables import BUILDERS
 
     mu = axes_mod.Axis("mu", "mu", float, "training.optimizer.mu", "mu", "Momentum", "momentum μ",

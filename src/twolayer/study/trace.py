@@ -25,8 +25,9 @@ from ..data.store import load_split, read_attrs
 from ..errors import InputError
 from ..nn.classifier import resolve_dtype
 from ..nn.train import train_model
+from .jobspec import build_model, train_settings
 from .modelio import ModelFile
-from .runner import build_model, job_seeds, train_settings
+from .runner import job_seeds
 
 CHUNK = 4096
 
