@@ -1,14 +1,18 @@
-"""The README's commands work literally as printed, in the order printed.
+"""The README's commands, and those of the pages it links, work literally as printed, in order.
 
-Every fenced block of README.md that holds a command is tagged on the line above it:
+Every fenced block of README.md, of the pages in docs/ (but docs/performance.md, which
+benchmarks/run.py writes) and of profiles/slurm/README.md that holds a command is tagged on
+the line above it:
 
 * ``<!-- readme: offline -->``: run by :func:`test_the_readme_offline_commands_run_as_printed`,
-  line by line, in a fresh copy of the repository (what ``git clone`` gives), in README order;
-* ``<!-- readme: not run (<why>) -->``: needs the network, a cluster, or an hour.
+  line by line, in a fresh copy of the repository (what ``git clone`` gives): the README's
+  blocks in order, then each docs page's, pages by name;
+* ``<!-- readme: not run (<why>) -->``: needs the network, a cluster, a venv, or an hour.
 
 Lines that install (``pip install``, ``apt-get``) are what CI has just done on this machine,
 and ``pytest`` is this very run; they are checked for form, not run. The same walk is the
-offline demo's test: its results are checked against the case study's published outcome.
+offline demo's test: its results are checked against the case study's published outcome, and
+the demo's numbers the docs show against what it wrote.
 """
 
 from __future__ import annotations
@@ -27,14 +31,19 @@ from conftest import REALDATA_DIR
 from workflow_helpers import REPO
 
 README = REPO / "README.md"
+REPLICATES = REPO / "docs" / "replicates.md"
+# the pages whose command blocks are tagged; the walk runs their offline blocks in this order
+DOC_PAGES = sorted(p for p in (REPO / "docs").glob("*.md") if p.name != "performance.md")  # performance.md: generated
+PAGES = [README, *DOC_PAGES, REPO / "profiles" / "slurm" / "README.md"]
+GENERATED_RE = re.compile(r"^<!-- generated: (\S+) -->\n(.*?)^<!-- end: \1 -->$", re.M | re.S)
 TAG_RE = re.compile(r"^<!-- readme: (offline|not run \(.+\)) -->$")
 COMMANDS = ("snakemake", "twolayer", "pip", "pytest", "python", "apt-get")
 NOT_RUN_HERE = ("pip install", "apt-get", "pytest")  # done by CI before the tests / this run
 
 
-def readme_blocks(text=None):
-    """[(tag or None, first line number, [command lines])] of every fenced block of the README."""
-    lines = (README.read_text() if text is None else text).splitlines()
+def readme_blocks(text=None, page=README):
+    """[(tag or None, first line number, language, [command lines])] of every fenced block of a page."""
+    lines = (page.read_text() if text is None else text).splitlines()
     blocks, i = [], 0
     while i < len(lines):
         if lines[i].startswith("```"):
@@ -73,18 +82,32 @@ def is_command(line):
     return line.split()[0] in COMMANDS
 
 
+def generated_block(text, name):
+    """The content of the generated block NAME of a page (between its two marker lines)."""
+    blocks = {m.group(1): m.group(2) for m in GENERATED_RE.finditer(text)}
+    assert name in blocks, f"no '<!-- generated: {name} -->' ... '<!-- end: {name} -->' block"
+    return blocks[name]
+
+
 def test_every_command_block_says_whether_the_readme_test_runs_it():
-    untagged = [(n, cmds) for tag, n, lang, cmds in readme_blocks() if lang != "python" and tag is None and any(map(is_command, cmds))]
-    assert not untagged, (
-        "README blocks with commands need '<!-- readme: offline -->' or '<!-- readme: not run (why) -->' "
-        f"on the line above: blocks at lines {[n for n, _ in untagged]}"
-    )
+    for page in PAGES:
+        untagged = [(n, cmds) for tag, n, lang, cmds in readme_blocks(page=page) if lang != "python" and tag is None and any(map(is_command, cmds))]
+        assert not untagged, (
+            f"{page.relative_to(REPO)}: blocks with commands need '<!-- readme: offline -->' or "
+            f"'<!-- readme: not run (why) -->' on the line above: blocks at lines {[n for n, _ in untagged]}"
+        )
 
 
 def test_the_quick_start_installs_what_the_tests_need():
-    """Two commands set up and pass the tests on a fresh machine: the install names the test extra."""
-    first = [cmds for tag, n, lang, cmds in readme_blocks() if cmds][0]
-    assert first[0].startswith("pip install -e '.[test]'") and "pytest" in first, first
+    """The README's first commands set up what its tests need: a venv and the test extra, and no
+    other install comes before the README's first pytest."""
+    blocks = [cmds for tag, n, lang, cmds in readme_blocks() if cmds]
+    setup = blocks[0]
+    assert setup[0].startswith("python3 -m venv") and any(c.startswith("pip install -e '.[test]'") for c in setup), setup
+    lines = [c for cmds in blocks for c in cmds]
+    assert any(c.startswith("pytest") for c in lines), "the README says how to run the tests"
+    before = lines[: next(i for i, c in enumerate(lines) if c.startswith("pytest"))]
+    assert [c for c in before if c.startswith("pip install")] == [c for c in setup if c.startswith("pip install")], before
     ci = (REPO / ".ci" / "run").read_text()
     assert "'.[test" in ci and re.search(r"^\S*.*\bpytest\b", ci, re.M)
 
@@ -114,15 +137,17 @@ def walked(tmp_path_factory):
         pytest.skip("the README's offline demo needs Debian's dataset-fashion-mnist")
     work = fresh_clone(tmp_path_factory.mktemp("clone"))
     ran = []
-    for tag, n, lang, cmds in readme_blocks():
-        if tag != "offline" or lang == "python":  # the Python example has its own test
-            continue
-        for cmd in cmds:
-            if cmd.startswith(NOT_RUN_HERE):
+    for page in (README, *DOC_PAGES):
+        for tag, n, lang, cmds in readme_blocks(page=page):
+            if tag != "offline" or lang == "python":  # the Python example has its own test
                 continue
-            r = subprocess.run(["bash", "-c", cmd], cwd=work, capture_output=True, text=True, timeout=1800)
-            assert r.returncode == 0, f"README line {n}: {cmd!r} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
-            ran.append((cmd, r.stdout + r.stderr))
+            for cmd in cmds:
+                if cmd.startswith(NOT_RUN_HERE):
+                    continue
+                r = subprocess.run(["bash", "-c", cmd], cwd=work, capture_output=True, text=True, timeout=1800)
+                where = f"{page.relative_to(REPO)} line {n}"
+                assert r.returncode == 0, f"{where}: {cmd!r} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+                ran.append((cmd, r.stdout + r.stderr))
     return work, ran
 
 
@@ -159,11 +184,12 @@ def test_the_readme_offline_commands_run_as_printed(walked):
     assert any(c.startswith("snakemake") and "config/demo.yaml" in c for c in run), run
     assert any("--report" in c for c in run), run
     assert any(c.startswith("twolayer info") for c in run), run
-    # the skipped lines are the installs and the tests, and they say what they install
-    for tag, n, lang, cmds in readme_blocks():
-        for cmd in cmds:
-            if tag == "offline" and cmd.startswith("pip install"):
-                assert any(a.startswith(".[") for a in shlex.split(cmd)), cmd
+    # the skipped lines are the installs and the tests, and every install says what it installs
+    for page in PAGES:
+        for tag, n, lang, cmds in readme_blocks(page=page):
+            for cmd in cmds:
+                if cmd.startswith("pip install"):
+                    assert any(a.startswith(".[") for a in shlex.split(cmd)), (page, cmd)
 
 
 @pytest.mark.integration
@@ -197,14 +223,16 @@ def test_the_readmes_scorecard_is_the_demos(walked):
 @pytest.mark.integration
 @pytest.mark.realdata
 def test_the_readmes_certainty_tables_are_the_demos(walked):
-    """The demo's refine stage writes the certainty and variance tables the README shows."""
+    """The demo's refine stage writes the certainty and variance tables docs/replicates.md shows,
+    and its winner's single-run test accuracy is the one the README's demo section states."""
     work, _ = walked
-    readme = README.read_text()
+    shown = generated_block(REPLICATES.read_text(), "demo-certainty")
     for name in ("certainty", "variance"):
         written = (work / f"results/fashion_demo/certainty/{name}.md").read_text().strip()
-        assert written in readme, name
+        assert written in shown, name
     test = json.loads((work / "results/fashion_demo/test.json").read_text())
-    assert f"{100 * test['accuracy']:.2f}% for the single run" in " ".join(readme.split())
+    demo = " ".join(generated_block(README.read_text(), "demo-run").split())
+    assert f"{100 * test['accuracy']:.2f}%" in demo, demo  # the single run's, before the replicates' mean
 
 
 @pytest.mark.integration
