@@ -201,10 +201,96 @@ def test_the_report_opens_on_the_summary(chromium, reported, tmp_path):
     ))
 
 
+def pane_shows_something(png, left=300):
+    """Whether the report's content pane (right of its menu) in a screenshot holds more than a
+    blank page: a pane that failed to load (e.g. a data URL over Chromium's limit) is one colour."""
+    from PIL import Image
+
+    with Image.open(png) as im:
+        pane = im.convert("L").crop((left, 0, im.width, im.height))
+        return sum(pane.histogram()[:128]) >= 150  # dark pixels: text
+
+
+def check_every_page_renders(chromium, report, results, where):
+    """Every HTML page the report's menu offers, opened as the menu opens it: within Chromium's
+    URL limit, and its pane in a screenshot is not blank; returns the pages."""
+    from twolayer.study.report_html import URL_LIMIT
+
+    pages = sorted(p for p, r in results.items() if r["mime_type"] == "text/html")
+    too_long = {p: len(results[p]["data_uri"]) for p in pages if len(results[p]["data_uri"]) >= URL_LIMIT}
+    assert not too_long, f"pages over Chromium's {URL_LIMIT:,}-character URL limit: {too_long}"
+    page = report.read_text()
+    where.mkdir(parents=True, exist_ok=True)
+    screenshot(chromium, page, where / "front.png")
+    assert pane_shows_something(where / "front.png")
+    blank = []
+    for i, path in enumerate(pages):
+        png = where / f"page-{i}.png"
+        screenshot(chromium, page, png, script=(
+            "window.addEventListener('load', () => setTimeout(() => app.setView({content: 'html', contentPath: "
+            f"results[{json.dumps(path)}].data_uri, resultPath: {json.dumps(path)}}}), 300));"))
+        if not pane_shows_something(png):
+            blank.append(path)
+    assert not blank, f"pages that show nothing in the report: {blank}"
+    return pages
+
+
+def test_every_page_the_menu_offers_renders(chromium, reported, tmp_path):
+    _, report, results = reported
+    pages = check_every_page_renders(chromium, report, results, tmp_path)
+    assert {"results/summary.html", "results/spiral/summary.html", "results/scorecard.html"} <= set(pages)
+
+
+def test_a_blank_pane_is_told_from_a_page():
+    """The screenshot check itself: a white pane is blank; the same pane with a line of text is not."""
+    from PIL import Image, ImageDraw
+
+    with tempfile.TemporaryDirectory() as d:
+        im = Image.new("RGB", (1400, 1000), "white")
+        ImageDraw.Draw(im).rectangle((0, 0, 280, 1000), fill=(80, 90, 100))  # the menu
+        im.save(Path(d) / "blank.png")
+        ImageDraw.Draw(im).text((320, 40), "Summary of spiral: accuracy 97.00", fill="black")
+        im.save(Path(d) / "page.png")
+        assert not pane_shows_something(Path(d) / "blank.png")
+        assert pane_shows_something(Path(d) / "page.png")
+
+
+def test_summary_pages_stay_within_what_a_browser_opens(tmp_path):
+    """A study with many large figures: its page keeps the figures that fit the budget, says
+    which it left out, and stays under Chromium's URL limit once Snakemake embeds it."""
+    import numpy as np
+    from PIL import Image
+
+    from twolayer.study.report_html import PAGE_BUDGET, URL_LIMIT, data_url_length, study_page, study_record
+
+    rng = np.random.default_rng(0)
+    figures = []
+    for k in range(8):  # noise does not compress: ~600 kB a figure even at the page's width
+        path = tmp_path / f"f{k}.png"
+        Image.fromarray(rng.integers(0, 256, (600, 1000, 3), dtype=np.uint8)).save(path)
+        figures.append([f"fig{k}", str(path)])
+    (tmp_path / "winner.json").write_text(json.dumps({"study": "s", "point": "h~1", "models": 1, "models_diverged": 0,
+                                                      "val_acc": 0.5, "hyperparameters": {"hidden": 1}}))
+    (tmp_path / "test.json").write_text(json.dumps({"study": "s", "point": "h~1", "accuracy": 0.5, "n": 10}))
+    (tmp_path / "table.csv").write_text("study,point,status,val_acc\ns,h~1,ok,0.5\n")
+    rec = study_record({"name": "s", "winner": str(tmp_path / "winner.json"), "test": str(tmp_path / "test.json"),
+                        "table": str(tmp_path / "table.csv"), "axes": ["hidden"], "figures": figures})
+    text = study_page(rec)
+    shown = text.count('<img src="data:image/png;base64,')
+    assert 0 < shown < 8 and len(text.encode()) <= PAGE_BUDGET
+    assert data_url_length(text) < URL_LIMIT
+    assert "Not shown here" in text and f"fig{shown}" in text.split("Not shown here", 1)[1]
+    # the data URL length is what base64 gives
+    assert data_url_length(text) == len("data:text/html;charset=utf8;base64,") + len(base64.b64encode(text.encode()))
+
+
 def test_the_summary_page_shows_the_winner(chromium, reported, tmp_path):
     work, _, results = reported
     acc = winner_test_accuracy(work)
-    page = decoded(results, "results/summary.html")
+    overview = probe(chromium, decoded(results, "results/summary.html"), "return document.body.innerText;",
+                     tmp_path / "overview.html")
+    assert "spiral" in overview and acc in overview
+    page = decoded(results, "results/spiral/summary.html")
     assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page  # nothing fetched
     assert html.escape(DESCRIPTION) in page and DESCRIPTION not in page  # escaped
     text = probe(chromium, page, "return document.body.innerText;", tmp_path / "summary.html")
@@ -276,7 +362,7 @@ def test_a_report_without_results_says_what_to_run(tmp_path):
 
 def test_pages_escape_what_they_show_and_mark_diverged_models(tmp_path):
     """The page builders alone (no snakemake, no browser): escaping, diverged rows, no winner."""
-    from twolayer.study.report_html import write_summary, write_table_page
+    from twolayer.study.report_html import write_study_summary, write_summary, write_table_page
 
     listing = tmp_path / "listing.csv"
     listing.write_text('Hidden units,Val accuracy (%),Status\n1,50.00,ok\n2,diverged,diverged at step 12\n')
@@ -292,9 +378,11 @@ def test_pages_escape_what_they_show_and_mark_diverged_models(tmp_path):
                          "axes": ["hidden"], "winner": str(tmp_path / "winner.json"), "test": str(tmp_path / "test.json"),
                          "table": str(table), "top": str(listing), "figures": []}]}
     write_summary(spec, tmp_path / "summary.html", front=tmp_path / "front.html", config={"lr": 1.0e-6}, config_out=tmp_path / "c.yaml")
-    summary = (tmp_path / "summary.html").read_text()
+    write_study_summary(spec["studies"][0], tmp_path / "s.html")
+    summary = (tmp_path / "s.html").read_text()
     assert "<script>" not in summary and "&lt;script&gt;alert(1)&lt;/script&gt;" in summary
     assert "No winner: every model diverged." in summary
+    assert "no winner: every model diverged" in (tmp_path / "summary.html").read_text()
     assert "no winner: every model diverged" in (tmp_path / "front.html").read_text()
     assert (tmp_path / "c.yaml").read_text() == "lr: 1.0e-06\n"  # read back as the same float
     assert not list(tmp_path.glob(".*.tmp-*"))  # written atomically, nothing left over

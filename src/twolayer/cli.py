@@ -165,12 +165,17 @@ def cmd_table(args):
 
 
 def cmd_html(args):
-    from .study.report_html import write_summary, write_table_page
+    from .study.report_html import write_study_summary, write_summary, write_table_page
 
     if args.kind == "table":
         if not (args.csv and args.study and args.name):
             raise SystemExit("error: 'twolayer html table' needs --csv, --study and --name")
         write_table_page(args.csv, args.out, study=args.study, name=args.name, winner=args.winner)
+    elif args.kind == "study":
+        spec = _json_arg(args.spec, "spec")
+        if spec is None:
+            raise SystemExit("error: 'twolayer html study' needs --spec (the study's entry of the summary spec)")
+        write_study_summary(spec, args.out)
     else:
         spec = _json_arg(args.spec, "spec")
         if spec is None:
@@ -287,14 +292,15 @@ def build_parser():
     tb.add_argument("--out", required=True, help="output prefix; .csv, .md and .tex are added")
     tb.set_defaults(func=cmd_table)
 
-    h = sub.add_parser("html", help="HTML pages for the report: one table, or the summary of every study")
-    h.add_argument("kind", choices=("table", "summary"))
+    h = sub.add_parser("html", help="HTML pages for the report: one table, one study's summary, or every study's")
+    h.add_argument("kind", choices=("table", "study", "summary"))
     h.add_argument("--out", required=True, help="the page to write")
     h.add_argument("--csv", help="table: the CSV to show")
     h.add_argument("--study", help="table: the study it belongs to")
     h.add_argument("--name", help="table: its name (table1, table2, listing, test; 'table' for every model)")
     h.add_argument("--winner", help="table: winner.json, to highlight the winner's row")
-    h.add_argument("--spec", help="summary: the studies and their files, as JSON (the workflow builds it)")
+    h.add_argument("--spec", help="summary: the studies and their files, as JSON (the workflow builds it); "
+                   "study: one study's entry of it")
     h.add_argument("--front", help="summary: also write the fragment the report's front page includes")
     h.add_argument("--config-json", help="summary: the config of the run, shown on the page")
     h.add_argument("--config-out", help="summary: also write that config as YAML (read by 'snakemake --report')")

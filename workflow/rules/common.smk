@@ -115,6 +115,7 @@ def summary_spec():
                 "table": f"results/{name}/table.csv",
                 "top": f"results/{name}/tables/table2.csv",
                 "figures": [[f, f"results/{name}/figures/{f}.png"] for f in SUMMARY_FIGURES if f in names],
+                "page": f"results/{name}/summary.html",
             }
         )
     return {"studies": studies, "scorecard": SCORECARD["csv"], "scorecard_page": SCORECARD["html"]}
@@ -153,10 +154,20 @@ def scorecard_inputs(wildcards):
     return files
 
 
+def study_summary_spec(study):
+    """One study's entry of summary_spec(): what its summary page shows."""
+    return next(st for st in summary_spec()["studies"] if st["name"] == study)
+
+
+def study_summary_inputs(wildcards):
+    st = study_summary_spec(wildcards.study)
+    return [st["winner"], st["test"], st["table"], st["top"], *(path for _, path in st["figures"])]
+
+
 def summary_inputs(wildcards):
     files = [SCORECARD["csv"], SCORECARD["html"]]
     for st in summary_spec()["studies"]:
-        files += [st["winner"], st["test"], st["table"], st["top"], *(path for _, path in st["figures"])]
+        files += [st["winner"], st["test"], st["table"], st["page"]]
     return files
 
 

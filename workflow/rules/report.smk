@@ -49,6 +49,29 @@ rule study_table_html:
         " --out {output} > {log} 2>&1"
 
 
+# Each study's summary: its winner, top models and main figures (one page per study keeps every
+# page within what a browser opens from the report: see twolayer.study.report_html.PAGE_BUDGET).
+rule study_summary:
+    input:
+        study_summary_inputs,
+    output:
+        report(
+            "results/{study}/summary.html",
+            caption="../report/study_summary.rst",
+            category=SUMMARY_CATEGORY,
+            labels={"page": "{study}"},
+        ),
+    params:
+        spec=lambda wc: json.dumps(study_summary_spec(wc.study), sort_keys=True),
+        code=CODE["html"],
+    log:
+        "results/{study}/logs/html/summary.log",
+    localrule: True
+    threads: 1
+    shell:
+        "twolayer html study --spec {params.spec:q} --out {output} > {log} 2>&1"
+
+
 # One page for every study, the fragment the report's front page includes, and the config of
 # this run (RUN_CONFIG, which `snakemake --report` reads when given no --configfile: see the
 # Snakefile). The config (its canonical form) is a parameter, so any change to what it says
@@ -61,7 +84,7 @@ rule summary:
             SUMMARY,
             caption="../report/summary.rst",
             category=SUMMARY_CATEGORY,
-            labels={"page": "every study: winner, accuracy, top models, figures"},
+            labels={"page": "every study: winner and accuracy"},
         ),
         front=SUMMARY_FRONT,
         config=RUN_CONFIG,

@@ -61,6 +61,10 @@ td.status { white-space: normal; min-width: 14em; }
 td.status.ok strong { color: #047857; }
 td.status.bad strong { color: #b91c1c; }
 td.status.muted strong { color: #64748b; }
+.scroll:has(> table.scorecard) { width: auto; }
+table.scorecard { width: 100%; }
+table.scorecard td.wrap { min-width: 9em; }
+table.scorecard td.status { min-width: 9em; }
 table.wide td:first-child, table.wide th:first-child { position: sticky; left: 0; z-index: 1; background: #fff;
   border-right: 1px solid #e2e8f0; }
 table.wide thead th:first-child { z-index: 2; background: #f1f5f9; }
@@ -190,6 +194,39 @@ def data_uri(path, mime):
     return f"data:{mime};base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')}"
 
 
+# Snakemake's report embeds every page as a base64 data URL, which Chromium opens only up to
+# 2 MiB (its URL limit): a page of B bytes becomes a URL of about 4B/3 + 22 characters. The
+# summary pages stay below PAGE_BUDGET (a URL of about 1.6 MB) by showing their figures at
+# the width the page gives them (the full figures are under the study's Figures).
+PAGE_BUDGET = 1_200_000  # bytes of HTML
+URL_LIMIT = 2 * 1024 * 1024  # Chromium's longest URL, in characters
+THUMB_WIDTH = 1000  # pixels: a figure card is at most ~700 CSS px wide at the report's width
+
+
+def data_url_length(text):
+    """The length of the data URL Snakemake's report makes of a page ``text``."""
+    n = len(text.encode("utf-8"))
+    return len("data:text/html;charset=utf8;base64,") + 4 * ((n + 2) // 3)
+
+
+def thumbnail_uri(path, width=THUMB_WIDTH):
+    """A PNG figure as a data URI, at most ``width`` pixels wide (256 colours); the file's own
+    bytes where that is not smaller. Deterministic: the same figure gives the same bytes."""
+    import io
+
+    from PIL import Image
+
+    raw = Path(path).read_bytes()
+    with Image.open(io.BytesIO(raw)) as im:
+        w, h = im.size
+        if w > width:
+            im = im.convert("RGB").resize((width, max(1, round(h * width / w))), Image.LANCZOS)
+        small = io.BytesIO()
+        im.convert("RGB").quantize(256).save(small, "PNG", optimize=True)
+    data = min(raw, small.getvalue(), key=len)
+    return f"data:image/png;base64,{base64.b64encode(data).decode('ascii')}"
+
+
 # What each table page says under its title (the paper tables' titles are tables.CAPTIONS).
 TABLE_NOTES = {
     "table": "Every model of the study: its status, final validation and training accuracy (fractions; diverged "
@@ -301,6 +338,7 @@ def study_record(st):
         "val_range": _val_range(st["table"]),
         "top": read_csv(st["top"]) if st.get("top") else None,
         "figures": [(name, path) for name, path in st.get("figures") or []],
+        "page": st.get("page") or f"results/{st['name']}/summary.html",
     }
     return rec
 
@@ -317,7 +355,7 @@ def _overview(recs):
     for r in recs:
         won = r["point"] is not None
         rows.append(
-            f'<tr><td><a href="#study-{esc(r["name"])}">{esc(r["name"])}</a></td><td>{esc(r["dataset"])}</td>'
+            f'<tr><td>{esc(r["name"])}</td><td>{esc(r["dataset"])}</td>'
             f'<td class="num">{esc(r["models"])}</td>'
             f'<td class="num">{esc(pct(r["val"]) if won else "")}{_mean_mark(r)}</td>'
             f'<td class="num">{esc(pct(r["test"]) if won else "")}{_mean_mark(r)}</td>'
@@ -329,7 +367,7 @@ def _overview(recs):
     return f'<div class="scroll"><table>\n<thead>{head}</thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table></div>"
 
 
-def _study_section(r):
+def _study_section(r, max_figures=None):
     out = [f'<section class="study" id="study-{esc(r["name"])}">', f'<h2>{esc(r["name"])}</h2>']
     if r["description"]:
         out.append(f"<p>{esc(r['description'])}</p>")
@@ -364,40 +402,63 @@ def _study_section(r):
         header, rows = r["top"]
         out.append("<h3>Top models by validation accuracy</h3>")
         out.append('<div class="scroll">' + table_html(header, rows) + "</div>")
-    if r["figures"]:
+    shown = r["figures"] if max_figures is None else r["figures"][:max_figures]
+    if shown:
         out.append("<h3>Figures</h3>")
         figs = []
-        for name, path in r["figures"]:
+        for name, path in shown:
             title = FIGURE_TITLES.get(name, name)
             figs.append(
-                f'<figure><img src="{data_uri(path, "image/png")}" alt="{esc(title)}">'
+                f'<figure><img src="{thumbnail_uri(path)}" alt="{esc(title)}">'
                 f"<figcaption>{esc(title)}<br><code>{esc(path)}</code></figcaption></figure>"
             )
         out.append('<div class="figs">' + "".join(figs) + "</div>")
+    if len(shown) < len(r["figures"]):
+        left = ", ".join(name for name, _ in r["figures"][len(shown):])
+        out.append(f'<p class="muted">Not shown here, to keep this page small enough for a browser to open it: '
+                   f"{esc(left)}.</p>")
     out.append(
-        '<p class="muted">Every figure and table of this study is in the report under '
+        '<p class="muted">Every figure (at full size) and table of this study is in the report under '
         f"<strong>{esc(r['name'])}</strong> (Figures, Tables).</p>"
     )
     out.append("</section>")
     return "\n".join(out)
 
 
+def study_page(rec):
+    """One study's summary page: its winner, accuracy, top models and main figures, as many of
+    them as keep the page within :data:`PAGE_BUDGET`."""
+    title = f"Summary of {rec['name']}"
+    for n in range(len(rec["figures"]), -1, -1):
+        text = page(title, _study_section(rec, max_figures=n))
+        if len(text.encode("utf-8")) <= PAGE_BUDGET:
+            return text
+    raise InputError(f"the summary of study {rec['name']!r} is over {PAGE_BUDGET:,} bytes even without figures")
+
+
 def summary_page(recs, config_yaml=None, scorecard=None):
     body = [
         "<h1>Summary of every study</h1>",
-        *([f'<section id="scorecard">{scorecard_html(scorecard, fragment=True)}</section>'] if scorecard else []),
+        *([f"<p><strong>Scorecard.</strong> {esc(summary_line(scorecard))}: the numbers and their sources are on "
+           "the scorecard's page (\u2605 Summary, Scorecard).</p>"] if scorecard else []),
         '<p class="muted">For each study: the winner (the best validation accuracy among the models that did not '
         "diverge; ties go to fewer parameters, then to the point name), its accuracy on the validation set and, "
         "measured once, on the test set.</p>",
         _overview(recs),
-        '<nav class="toc">' + "".join(f'<a href="#study-{esc(r["name"])}">{esc(r["name"])}</a>' for r in recs) + "</nav>",
+        '<p class="muted">Each study has a page of its own under <strong>\u2605 Summary</strong> in the menu: its '
+        "winner's hyperparameters, its test accuracy per class, its top models and main figures.</p>",
     ]
-    body += [_study_section(r) for r in recs]
     if config_yaml is not None:
         body.append('<section class="study" id="config"><h2>The config of this run</h2>'
                     '<p class="muted">As Snakemake read it (written to <code>results/config.yaml</code>).</p>'
                     f'<pre class="config">{esc(config_yaml)}</pre></section>')
     return page("Summary of every study", "\n".join(body))
+
+
+def _open_page(path):
+    """Script for the report's app: show the HTML result ``path`` inline (as its menu does)."""
+    p = json.dumps(str(path))
+    return f"app.setView({{content: 'html', contentPath: results[{p}].data_uri, resultPath: {p}}})"
 
 
 def _js_link(text, code):
@@ -410,13 +471,11 @@ def front_fragment(recs, summary_path, scorecard=None, scorecard_path="results/s
 
     The page it lands in is Snakemake's report app: the links call its ``app`` with the
     ``results`` it embeds, the way the report's own cross-references do."""
-    p = json.dumps(str(summary_path))
-    open_summary = f"app.setView({{content: 'html', contentPath: results[{p}].data_uri, resultPath: {p}}})"
+    open_summary = _open_page(summary_path)
     rows = []
     for r in recs:
-        cat = json.dumps(r["name"])
         rows.append(
-            f"<tr><td>{_js_link(r['name'], f'app.showCategory({cat})')}</td><td>{esc(_winner_text(r, size=False))}</td>"
+            f"<tr><td>{_js_link(r['name'], _open_page(r['page']))}</td><td>{esc(_winner_text(r, size=False))}</td>"
             f"<td>{esc(pct(r['val']) if r['point'] else '')}{_mean_mark(r)}</td>"
             f"<td>{esc(pct(r['test']) if r['point'] else '')}{_mean_mark(r)}</td></tr>"
         )
@@ -435,10 +494,16 @@ def front_fragment(recs, summary_path, scorecard=None, scorecard_path="results/s
         + "\n".join(rows)
         + "\n</tbody>\n</table>\n"
         + note
-        + f"<p>{_js_link('Open the summary', open_summary)}: every study's winner, accuracy, top models and main "
-        "figures on one page. A study's name opens its figures and tables (also under Results, left).</p>\n"
+        + f"<p>{_js_link('Open the summary', open_summary)}: every study's winner and accuracy on one page. A "
+        "study's name opens its own summary: the winner's hyperparameters, top models and main figures (its "
+        "figures and tables are under its name in the menu).</p>\n"
         "</div>\n"
     )
+
+
+def write_study_summary(st, out):
+    """The summary page ``out`` of one study (``st``: its entry of the summary spec)."""
+    write_text(out, study_page(study_record(st)))
 
 
 def write_summary(spec, out, front=None, config=None, config_out=None):
@@ -465,9 +530,10 @@ def write_summary(spec, out, front=None, config=None, config_out=None):
 
 
 # -- the scorecard (twolayer.study.scorecard) ---------------------------------------------------------
-def scorecard_html(rows, *, fragment=False):
-    """The scorecard as an HTML table (``fragment``: for the summary and the front page), or a page."""
+def scorecard_html(rows):
+    """The scorecard's page: every row, the numbers compared first."""
     cls = {"reproduced": "ok", "differs": "bad", "not compared": "muted", "not run": "muted"}
+    rows = sorted(rows, key=lambda r: r["status"] == "not run")  # the numbers compared first, in their order
     trs = []
     table_cells, notes = display_rows(rows)
     for r, cells in zip(rows, table_cells):
@@ -484,8 +550,6 @@ def scorecard_html(rows, *, fragment=False):
     intro = (f"<p><strong>Scorecard.</strong> Every number the source documents publish, beside this run's "
              f"reproduction: {esc(summary_line(rows))}. Differences are reproduced − published; a number is "
              "reproduced when the difference is within the tolerance (why: <code>config/published.yaml</code>).</p>")
-    if fragment:
-        return intro + "\n" + table
     return page("Scorecard: the sources' numbers, reproduced", "<h1>Scorecard</h1>\n" + intro + "\n" + table)
 
 
@@ -506,8 +570,12 @@ def _front_scorecard(rows, scorecard_path="results/scorecard.html"):
     trs = []
     for r, c in zip(compared, cells):
         color = {"reproduced": "#047857", "differs": "#b91c1c"}.get(r["status"], "#64748b")
-        trs.append(f"<tr><td>{esc(c[1])}</td><td>{esc(c[2])}</td><td>{esc(c[3])}</td><td>{esc(c[4])}</td>"
-                   f"<td>{esc(c[5])}</td><td><strong style=\"color: {color}\">{esc(r['status'])}</strong></td></tr>")
+        unit = " (%)" if r["unit"] == "%" else ""
+        where = f"{c[0]}, study {r['study']}: {r['quantity']}{unit}"
+        detail = f"difference {c[4]}, tolerance {c[5]}" if c[4] else "not compared: other data"
+        trs.append(f'<tr><td title="{esc(where)}">{esc(r["quantity"] + unit)}</td>'
+                   f'<td style="text-align: right">{esc(c[2])}</td><td style="text-align: right">{esc(c[3])}</td>'
+                   f'<td title="{esc(detail)}"><strong style="color: {color}">{esc(r["status"])}</strong></td></tr>')
     waiting = {}
     for r in rows:
         if r["status"] == "not run":
@@ -517,13 +585,14 @@ def _front_scorecard(rows, scorecard_path="results/scorecard.html"):
         "<li>" + esc(", ".join(f"{st} ({n})" for st, n in studies.items())) + f": {esc(reason)}</li>"
         for reason, studies in waiting.items()
     )
-    p = json.dumps(str(scorecard_path))
-    link = _js_link("Open the scorecard", f"app.setView({{content: 'html', contentPath: results[{p}].data_uri, resultPath: {p}}})")
+    link = _js_link("Open the scorecard", _open_page(scorecard_path))
     out = [f"<p><strong>Scorecard.</strong> The source documents' numbers, beside this run's reproduction: "
            f"{esc(summary_line(rows))}. Differences are reproduced − published.</p>"]
     if trs:
-        out.append("<table>\n<thead><tr><th>Quantity</th><th>Published</th><th>Reproduced</th><th>Difference</th>"
-                   "<th>Tolerance</th><th>Status</th></tr></thead>\n<tbody>\n" + "\n".join(trs) + "\n</tbody>\n</table>")
+        out.append("<table>\n<thead><tr><th>Quantity</th><th>Published</th><th>Reproduced</th>"
+                   "<th>Status</th></tr></thead>\n<tbody>\n" + "\n".join(trs) + "\n</tbody>\n</table>"
+                   "<p><small>Hover over a quantity for its source, over a status for the difference and the "
+                   "tolerance.</small></p>")
     if lines:
         out.append(f"<p>Not run, numbers per study:</p><ul>{lines}</ul>")
     out.append(f"<p>{link}: every published number with its source, tolerance and why "
