@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import os
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -132,3 +133,15 @@ def fashion_mnist_dir():
             pytest.fail("Debian's dataset-fashion-mnist is not installed: apt-get install -y dataset-fashion-mnist")
         pytest.skip("needs Debian's dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist)")
     return REALDATA_DIR
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's headless Chromium, for the report's tests (skipped without it unless required)."""
+    for exe in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium"):
+        if exe and Path(exe).is_file():
+            return exe
+    why = "needs Chromium to render the report (Debian: apt-get install -y chromium)"
+    if os.environ.get("TWOLAYER_REQUIRE_CHROMIUM") == "1":
+        pytest.fail(f"TWOLAYER_REQUIRE_CHROMIUM=1 but no chromium found: {why}")
+    pytest.skip(why)

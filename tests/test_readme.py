@@ -28,14 +28,13 @@ import sys
 import pandas as pd
 import pytest
 from conftest import REALDATA_DIR
+from test_report import check_every_page_renders, report_results
 from workflow_helpers import REPO
 
 README = REPO / "README.md"
-REPLICATES = REPO / "docs" / "replicates.md"
 # the pages whose command blocks are tagged; the walk runs their offline blocks in this order
 DOC_PAGES = sorted(p for p in (REPO / "docs").glob("*.md") if p.name != "performance.md")  # performance.md: generated
 PAGES = [README, *DOC_PAGES, REPO / "profiles" / "slurm" / "README.md"]
-GENERATED_RE = re.compile(r"^<!-- generated: (\S+) -->\n(.*?)^<!-- end: \1 -->$", re.M | re.S)
 TAG_RE = re.compile(r"^<!-- readme: (offline|not run \(.+\)) -->$")
 COMMANDS = ("snakemake", "twolayer", "pip", "pytest", "python", "apt-get")
 NOT_RUN_HERE = ("pip install", "apt-get", "pytest")  # done by CI before the tests / this run
@@ -80,13 +79,6 @@ def commands(body):
 
 def is_command(line):
     return line.split()[0] in COMMANDS
-
-
-def generated_block(text, name):
-    """The content of the generated block NAME of a page (between its two marker lines)."""
-    blocks = {m.group(1): m.group(2) for m in GENERATED_RE.finditer(text)}
-    assert name in blocks, f"no '<!-- generated: {name} -->' ... '<!-- end: {name} -->' block"
-    return blocks[name]
 
 
 def test_every_command_block_says_whether_the_readme_test_runs_it():
@@ -207,32 +199,66 @@ def test_the_demo_reproduces_the_case_study_and_uses_debians_copy(walked):
     assert all(r["origin"].startswith(f"local:{REALDATA_DIR}/") for r in prov["files"].values())
 
 
-@pytest.mark.integration
-@pytest.mark.realdata
-def test_the_readmes_scorecard_is_the_demos(walked):
-    """The scorecard rows the README shows are those the demo writes, and the README says
-    how many others wait for data."""
-    work, _ = walked
-    written = (work / "results/scorecard.md").read_text().splitlines()
-    shown = [line for line in README.read_text().splitlines() if line.startswith("| 003_")]
-    assert len(shown) == 6 and all(line in written for line in shown), shown
-    not_run = sum("| not run [" in line for line in written)
-    assert f"the {not_run} others are `not run`" in " ".join(README.read_text().split())
+def docblocks():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docblocks", REPO / "tools" / "docblocks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.mark.integration
 @pytest.mark.realdata
-def test_the_readmes_certainty_tables_are_the_demos(walked):
-    """The demo's refine stage writes the certainty and variance tables docs/replicates.md shows,
-    and its winner's single-run test accuracy is the one the README's demo section states."""
+def test_the_docs_numbers_are_the_demos(walked):
+    """Every generated block of the README and docs/ says what the walk's own demo wrote
+    (tools/docblocks.py renders them from it): the job counts, the winner's accuracies, the
+    scorecard's rows, the certainty tables, the report's size."""
     work, _ = walked
-    shown = generated_block(REPLICATES.read_text(), "demo-certainty")
-    for name in ("certainty", "variance"):
-        written = (work / f"results/fashion_demo/certainty/{name}.md").read_text().strip()
-        assert written in shown, name
+    tool = docblocks()
+    made = tool.blocks(work)
+    shown = tool.in_docs()
+    assert {name for _, name, _ in shown} == set(made), "every block the tool makes stands in the docs, once"
+    stale = [(f.name, name) for f, name, text in shown if not tool.same(name, text, made[name])]
+    assert not stale, f"generated blocks that differ from the demo (rerun python tools/docblocks.py): {stale}"
+    # what the blocks hold, read from the demo's files directly
     test = json.loads((work / "results/fashion_demo/test.json").read_text())
-    demo = " ".join(generated_block(README.read_text(), "demo-run").split())
-    assert f"{100 * test['accuracy']:.2f}%" in demo, demo  # the single run's, before the replicates' mean
+    assert f"{100 * test['accuracy']:.2f}% test accuracy" in made["demo-run"]
+    written = (work / "results/scorecard.md").read_text().splitlines()
+    rows = [line for line in made["demo-scorecard"].splitlines() if line.startswith("| 003_")]
+    assert len(rows) == 6 and all(line in written for line in rows), rows
+    not_run = sum("| not run [" in line for line in written)
+    assert f"the {not_run} others are `not run`" in made["demo-scorecard"]
+    for name in ("certainty", "variance"):
+        assert (work / f"results/fashion_demo/certainty/{name}.md").read_text().strip() in made["demo-certainty"]
+
+
+def test_a_generated_block_is_checked_exactly_on_its_cpu_and_by_its_words_on_another():
+    tool = docblocks()
+    here = "Val 85.65 ± 0.20\n<!-- on: rocketlake 43bb2171 -->"
+    assert tool.same("demo-certainty", here, here)
+    assert not tool.same("demo-certainty", here, here.replace("85.65", "85.66"))  # same CPU: every digit
+    other = here.replace("rocketlake 43bb2171", "znver3 0a1b2c3d")
+    assert tool.same("demo-certainty", other, here.replace("85.65", "85.66"))  # another CPU: the words
+    assert not tool.same("demo-certainty", other, here.replace("Val", "Test"))
+    run = "It runs 79 jobs (28 of them training) in about 46 s on 2 cores."
+    assert tool.same("demo-run", run, run.replace("46 s", "1.5 min"))  # the time is measured
+    assert not tool.same("demo-run", run, run.replace("79 jobs", "77 jobs"))
+    size = "about {} MB for the demo."
+    assert tool.same("report-size", size.format("7.3"), size.format("7.9"))
+    assert not tool.same("report-size", size.format("7.3"), size.format("9.0"))
+
+
+@pytest.mark.integration
+@pytest.mark.realdata
+def test_every_page_of_the_demos_report_renders(walked, chromium, tmp_path):
+    """The demo's real report, made by the README's command: every page its menu offers opens
+    in Chromium (front page, summaries, scorecard, each study's tables and figures pages)."""
+    work, _ = walked
+    report = work / "results" / "report.html"
+    pages = check_every_page_renders(chromium, report, report_results(report), tmp_path)
+    assert {"results/summary.html", "results/fashion_demo/summary.html", "results/spiral/summary.html",
+            "results/scorecard.html", "results/fashion_demo/tables/table2.html"} <= set(pages)
 
 
 @pytest.mark.integration

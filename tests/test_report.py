@@ -43,17 +43,6 @@ DESCRIPTION = 'Linear vs two-layer <b>net</b> & "quotes"'  # must show as text, 
 TABLE_NAMES = {"table1", "table2", "listing", "test", "all models"}
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    for exe in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium"):
-        if exe and Path(exe).is_file():
-            return exe
-    why = "needs Chromium to render the report (Debian: apt-get install -y chromium)"
-    if os.environ.get("TWOLAYER_REQUIRE_CHROMIUM") == "1":
-        pytest.fail(f"TWOLAYER_REQUIRE_CHROMIUM=1 but no chromium found: {why}")
-    pytest.skip(why)
-
-
 def spiral_config():
     """The tiny spiral study of the workflow tests, alone."""
     cfg = tiny_config("http://127.0.0.1:9/", {}, fashion=False)
@@ -73,10 +62,14 @@ def reported(tmp_path_factory):
     r = run_snakemake(work, None, "--report", "results/report.html")
     assert "Report created" in r.stdout + r.stderr
     report = work / "results" / "report.html"
-    text = report.read_text()
-    m = re.search(r'<script id="results">\s*var results = (\{.*?\});\s*</script>', text, re.S)
+    return work, report, report_results(report)
+
+
+def report_results(report):
+    """The results Snakemake's report embeds: {path: {"data_uri", "mime_type", "labels", ...}}."""
+    m = re.search(r'<script id="results">\s*var results = (\{.*?\});\s*</script>', Path(report).read_text(), re.S)
     assert m, "no results in the report (has Snakemake's report template changed?)"
-    return work, report, json.loads(m.group(1))
+    return json.loads(m.group(1))
 
 
 def chromium_run(chromium, url, *args):
