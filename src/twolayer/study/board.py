@@ -1,7 +1,7 @@
 """A run's progress at a glance: per study, models done / total, the best validation
 accuracy so far, and the time left.
 
-Snakemake prints every job it starts and finishes, which for the default config's 826 training jobs is
+Snakemake prints every job it starts and finishes, which for the default config's hundreds of training jobs is
 thousands of lines that say nothing about the study. The workflow registers its plan
 here when the Snakefile is read (:func:`register`); the Snakemake logger plugin
 ``twolayer`` (``src/snakemake_logger_plugin_twolayer``, switched on by the
