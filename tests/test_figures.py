@@ -19,6 +19,7 @@ import pytest
 from matplotlib.text import Text
 from workflow_helpers import REPO
 
+from twolayer.integrity import seal
 from twolayer.study.aggregate import ranked, read_table, table_columns
 from twolayer.study.figures import draw
 from twolayer.study.figures.data_figs import boundary_grid, boundary_panels
@@ -345,6 +346,7 @@ def fake_winner(tmp_path, params):
         f.attrs["format"] = "twolayer-model"
         f.attrs["model"] = json.dumps({"kind": "twolayer", "activation": "relu"})
         f.attrs["status"] = "ok"
+        seal(f)  # its digests, as save_model writes them: every reader checks them
     hp = {"model": "twolayer", "activation": "relu", "hidden": params["W1"].shape[1], "lr": 1e-3, "reg": 0.5}
     winner = tmp_path / "winner.json"
     winner.write_text(json.dumps({"point": "h~x", "model_file": str(path), "hyperparameters": hp}))

@@ -18,6 +18,7 @@ from workflow_helpers import REPO
 
 from twolayer.data.preprocess import get_recipe, normalise
 from twolayer.errors import InputError
+from twolayer.integrity import seal
 from twolayer.nn.net import TwoLayerNet
 from twolayer.nn.train import TrainSettings, train_model, watch_every
 from twolayer.study.figures.report_figs import report_pca, w2_images, w2_shape
@@ -165,6 +166,7 @@ def _model_with_losses(path, losses):
         f.create_dataset("params/W", data=np.zeros((2, 3)))
         f.create_dataset("history/loss_steps", data=np.arange(1, len(losses) + 1))
         f.create_dataset("history/loss", data=np.asarray(losses, dtype=np.float64))
+        seal(f)  # its digests, as save_model writes them: every reader checks them
     return str(path)
 
 
@@ -239,6 +241,7 @@ def test_scorecard_loss_needs_every_step_logged(tmp_path):
     with h5py.File(tmp_path / "linear.h5", "r+") as f:
         del f["history/loss_steps"]
         f["history/loss_steps"] = np.array([10, 20, 30])
+        seal(f)
     row = [r for r in score(PUB, run) if r["where"] == "s3"][0]
     assert row["status"] == "not run" and "log_every: 1" in row["reason"]
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from workflow_helpers import REPO, dry_run, run_snakemake
 
+from twolayer.integrity import sealed_record
 from twolayer.study.aggregate import build_table, point_table, select_top, winner_record
 from twolayer.study.config import ConfigError, model_id, split_model_id, validate
 from twolayer.study.replication import (
@@ -112,7 +113,7 @@ def _metrics(tmp_path, rows):
             rec.update(replicate=r["replicate"], vary=r.get("vary", "init+order"), replicate_set=r.get("set", "study"))
         f = tmp_path / f"m{i}" / "metrics.json"
         f.parent.mkdir()
-        f.write_text(json.dumps(rec))
+        f.write_text(json.dumps(sealed_record(rec)))  # with its digest, as a training job writes it
         files.append(f)
     return files
 

@@ -23,13 +23,13 @@ alphabetically first point name. Deterministic whatever the job order.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from ..atomic import atomic_path, write_json
 from ..errors import InputError
+from ..integrity import RECORD_FIELD, read_record
 from .axes import AXES
 from .axes import columns as axis_columns
 
@@ -80,10 +80,8 @@ def build_table(metrics_files, benchmark_files=None):
         raise InputError("give one benchmark file per metrics file (or none)")
     rows = []
     for mf, bf in zip(metrics_files, benchmark_files):
-        try:
-            rec = json.loads(Path(mf).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{mf}: unreadable metrics record ({exc}); rerun that training job") from None
+        rec = read_record(mf, "metrics record")  # verified against its SHA-256
+        rec.pop(RECORD_FIELD)
         bench_s, bench_rss = read_benchmark(bf)
         rec["bench_s"] = bench_s
         rec["bench_max_rss_mb"] = bench_rss

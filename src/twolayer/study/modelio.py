@@ -9,8 +9,15 @@ Root attributes (JSON where structured): ``format`` ("twolayer-model"),
 ``model`` (what rebuilds the net), ``spec`` (the job spec: study, grid
 point, every setting), ``status`` ("ok" or "diverged"), ``diverged_step``,
 ``history`` (scalars: steps done, seconds, final accuracies), ``seeds``,
-``data_file`` and ``data_fingerprint`` (the dataset's checksum), and
-``package_version``. Written atomically.
+``data_file`` and ``data_fingerprint`` (the dataset's checksum, read from a
+dataset file verified as it was loaded), ``data_checks`` (what of it was
+verified: :func:`twolayer.data.store.checks_record`), ``package_version`` and
+``digests`` (:mod:`twolayer.integrity`: the SHA-256 of every array and every
+attribute). Written atomically.
+
+:class:`ModelFile`, the one reader of model files, checks every array and
+attribute against its SHA-256 before anything is decoded: a damaged file is a
+:class:`DataFileError` naming the file and what differs.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ import json
 import h5py
 import numpy as np
 
+from .. import integrity
 from ..atomic import atomic_path
 from ..data.store import DataFileError, decode_attrs
+from ..integrity import REBUILD
 
 FORMAT = "twolayer-model"
 
@@ -38,7 +47,7 @@ def _jsonable(v):
     return v
 
 
-def save_model(path, model, history, spec, seeds, data_file, data_fingerprint):
+def save_model(path, model, history, spec, seeds, data_file, data_fingerprint, data_checks=None):
     from .. import __version__
 
     with atomic_path(path) as tmp:
@@ -60,7 +69,10 @@ def save_model(path, model, history, spec, seeds, data_file, data_fingerprint):
             a["seeds"] = json.dumps(seeds, sort_keys=True)
             a["data_file"] = str(data_file)
             a["data_fingerprint"] = data_fingerprint
+            if data_checks is not None:
+                a["data_checks"] = json.dumps(data_checks, sort_keys=True)
             a["package_version"] = __version__
+            integrity.seal(f)
 
 
 class ModelFile:
@@ -73,11 +85,27 @@ class ModelFile:
         except OSError as exc:
             raise DataFileError(f"{path}: not a readable model file ({exc}); retrain it") from None
         with f:
-            if f.attrs.get("format") != FORMAT:
-                raise DataFileError(f"{path}: not a twolayer model file; retrain it")
-            self.params = {k: v[()] for k, v in f["params"].items()}
-            self.history = {k: v[()] for k, v in f["history"].items()}
-            self.attrs = decode_attrs(f.attrs)
+            try:
+                raw = dict(f.attrs.items())
+                if raw.get("format") != FORMAT:
+                    raise DataFileError(f"{path}: not a twolayer model file; retrain it")
+                digests = integrity.read_digests(path, raw)
+                integrity.check_attributes(path, raw, digests)
+                arrays = {}
+                for group in ("params", "history"):
+                    g = f.get(group)
+                    if g is None:
+                        raise DataFileError(f"{path}: damaged: group {group!r} is missing; {REBUILD}")
+                    arrays[group] = {k: v[()] for k, v in g.items()}
+            except (OSError, RuntimeError, KeyError, ValueError) as exc:  # HDF5 could not read its structure
+                raise DataFileError(f"{path}: damaged: unreadable ({type(exc).__name__}: {exc}); {REBUILD}") from None
+            names = [f"{g}/{k}" for g, d in arrays.items() for k in d]
+            integrity.check_names(path, names, digests)
+            for g, d in arrays.items():
+                for k, a in d.items():
+                    integrity.check_array(path, f"{g}/{k}", a, digests)
+            self.params, self.history = arrays["params"], arrays["history"]
+            self.attrs = decode_attrs(raw, path)
 
     @property
     def status(self):

@@ -24,7 +24,8 @@ import time
 import numpy as np
 
 from ..atomic import write_json
-from ..data.store import check_provenance, load_split
+from ..data.store import check_provenance, checks_record, load_split
+from ..integrity import sealed_record
 from ..nn.classifier import resolve_dtype
 from ..nn.kernels import kernel_name, load_compiled_loop
 from ..nn.train import train_model
@@ -90,8 +91,9 @@ def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
     check_spec(spec)  # the config check's own test: a setting the training refuses is a one-line error
     attrs = check_provenance(data_path, dataset=spec["dataset"], recipe=spec["recipe"], recipe_spec=spec["recipe_spec"])
     dtype = resolve_dtype(spec["model"]["dtype"])
-    X, y = load_split(data_path, "train", dtype=dtype)
-    Xv, yv = load_split(data_path, "val", dtype=dtype)
+    verified = {}  # each array's digest, recomputed as it is read: what the model file records
+    X, y = load_split(data_path, "train", dtype=dtype, verified=verified)
+    Xv, yv = load_split(data_path, "val", dtype=dtype, verified=verified)
     t_load = time.perf_counter() - t0
     check_memory(mem_mb)
     init_ss, train_ss, seeds = job_seeds(spec)
@@ -107,11 +109,12 @@ def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
         flush=True,
     )
     history = train_model(model, X, y, Xv, yv, settings, seed=train_ss, log=log)
-    save_model(model_out, model, history, spec, seeds, data_path, attrs["fingerprint"])
+    save_model(model_out, model, history, spec, seeds, data_path, attrs["fingerprint"],
+               checks_record(attrs, verified))
     record = metrics_record(spec, history, model)
     record["load_seconds"] = round(t_load, 3)
     record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)  # Linux: KiB
-    write_json(metrics_out, record)
+    write_json(metrics_out, sealed_record(record))  # with its SHA-256, checked by every reader
     if history.status == "ok":
         print(
             f"done: train_acc {history.final_train_acc:.4f} val_acc {history.final_val_acc:.4f} "
