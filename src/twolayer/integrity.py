@@ -119,7 +119,8 @@ def read_digests(path, attrs):
                 or not isinstance(rec.get("attributes"), dict):
             raise ValueError("not a record of digests")
     except (ValueError, AttributeError, UnicodeDecodeError) as exc:
-        raise DataFileError(f"{path}: its record of checksums ('digests' attribute) is damaged ({exc}); {REBUILD}") from None
+        raise DataFileError(f"{path}: damaged: its record of checksums (attribute 'digests') is unreadable ({exc}); "
+                            f"{REBUILD}") from None
     return rec
 
 
@@ -212,9 +213,9 @@ def read_record(path, what="record"):
     try:
         rec = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataFileError(f"{path}: damaged {what}: not valid JSON ({exc}); {REBUILD}") from None
+        raise DataFileError(f"{path}: damaged: the {what} is not valid JSON ({exc}); {REBUILD}") from None
     if not isinstance(rec, dict):
-        raise DataFileError(f"{path}: damaged {what}: not a JSON object; {REBUILD}")
+        raise DataFileError(f"{path}: damaged: the {what} is not a JSON object; {REBUILD}")
     if RECORD_FIELD not in rec:
         raise DataFileError(f"{path}: {what} without its checksum ('{RECORD_FIELD}' field: written by an older "
                             f"twolayer, or damaged), so it cannot be verified; {REBUILD}")
@@ -223,5 +224,5 @@ def read_record(path, what="record"):
     except ValueError:  # NaN or infinity: never written by the package
         ok = False
     if not ok:
-        raise DataFileError(f"{path}: damaged {what}: its content does not match its SHA-256; {REBUILD}")
+        raise DataFileError(f"{path}: damaged: the {what} does not match its SHA-256; {REBUILD}")
     return rec
