@@ -12,12 +12,14 @@ status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from .errors import Stopped, UserError
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -315,12 +317,68 @@ def build_parser():
     return p
 
 
+def _stop_on(*signums):
+    """Turn these signals into :class:`Stopped` (one line in the log, nothing written)."""
+    def handler(signum, frame):
+        raise Stopped(signal.Signals(signum).name, signum)
+
+    for s in signums:
+        signal.signal(s, handler)
+
+
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def disk_full(exc):
+    """Whether ``exc`` (or what caused it: h5py wraps HDF5's write errors) is a full disk or a file-size limit."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            return True
+        text = str(exc)
+        if any(f"errno = {e}," in text or os.strerror(e) in text for e in DISK_FULL):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _unraisable(u):
+    """h5py closes a file whose write failed in a destructor, which can only print: a full disk
+    is said once, by :func:`main`; anything else as Python says it."""
+    if not disk_full(u.exc_value):
+        sys.__unraisablehook__(u)
+
+
+def _excepthook(kind, value, tb):
+    """The same for the errors h5py's destructors print through ``sys.excepthook``."""
+    if not disk_full(value):
+        sys.__excepthook__(kind, value, tb)
+
+
+def _outputs(args):
+    return [str(v) for k in ("out", "model", "metrics", "out_dir", "front", "config_out") if (v := getattr(args, k, None))]
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.threads is not None:
         limit_threads(args.threads)
+    _stop_on(signal.SIGTERM, signal.SIGINT)
+    sys.unraisablehook, sys.excepthook = _unraisable, _excepthook
     try:
         args.func(args)
+    except (OSError, RuntimeError) as exc:  # h5py reports a failed write as either
+        if not disk_full(exc):
+            raise
+        where = getattr(exc, "filename", None) or " or ".join(_outputs(args)) or "its output"
+        print(f"error: could not write {where}: no space left on the device or the file is over its size limit "
+              f"({(exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).splitlines()[0][:200]}); "
+              "nothing was written: free space "
+              "(or raise the limit) and run again", file=sys.stderr)
+        # HDF5 cannot close a file whose write failed: leave now, before the interpreter's
+        # teardown makes it try (the temporary file is already gone: twolayer.atomic)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(4)
     except MemoryError:  # a real allocation failure (the machine, not the budget)
         from .study.resources import memory_message
 

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..errors import Stopped
 from .kernels import make_kernel
 from .layers import check_labels
 from .optim import SGD, make_optimizer
@@ -196,6 +197,13 @@ class _Training:
 
     # -- the step loop ------------------------------------------------------------------
     def run(self):
+        try:
+            return self._run()
+        except Stopped as exc:  # a signal: say how far the training got
+            exc.step = self.t
+            raise
+
+    def _run(self):
         steps, eval_every, verbose = self.steps, self.eval_every, self.verbose
         watch = watch_every(steps)
         while self.t < steps:
