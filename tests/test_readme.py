@@ -270,3 +270,19 @@ def test_the_commands_by_hand_leave_the_workflows_results_up_to_date(walked):
     r = subprocess.run(["snakemake", "-n", "--configfile", "config/demo.yaml"], cwd=work, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
     assert not (work / "fm.h5").exists()  # nothing by hand lands outside results/ (ignored by git)
+
+
+def test_every_relative_link_of_the_docs_resolves():
+    """Every link of README.md, docs/*.md, config/README.md and profiles/*/README.md to a file
+    of the repository names a file that exists."""
+    pages = [README, *sorted((REPO / "docs").glob("*.md")), REPO / "config" / "README.md",
+             *sorted((REPO / "profiles").glob("*/README.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue  # a web address or an anchor of the same page
+            path = (page.parent / target.split("#", 1)[0]).resolve()
+            if not path.exists():
+                broken.append(f"{page.relative_to(REPO)} -> {target}")
+    assert not broken, broken
