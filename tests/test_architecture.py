@@ -1,10 +1,11 @@
 """Each fact in one place: the schema's names against the registries, the config reference
 against the schema and the defaults, a grid axis added by one entry, and imports that
-only run downward (cli -> study -> nn, data -> errors, atomic, progress)."""
+only run downward (cli -> study -> nn, data -> errors, atomic, progress, integrity)."""
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 
 import numpy as np
@@ -123,6 +124,7 @@ def test_a_new_grid_axis_is_one_entry(monkeypatch, tmp_path):
     from twolayer.nn.sampling import make_sampler  # noqa: F401  (the training reads the spec)
     from twolayer.study.aggregate import aggregate, read_table
     from twolayer.study.jobspec import build_model, train_settings
+    from twolayer.integrity import sealed_record
     from twolayer.study.runner import metrics_record
     from twolayer.study.tables import BUILDERS
 
@@ -153,7 +155,7 @@ def test_a_new_grid_axis_is_one_entry(monkeypatch, tmp_path):
     files = []
     for i, rec in enumerate(records):
         f = tmp_path / f"m{i}.json"
-        f.write_text(pd.Series(rec).to_json())
+        f.write_text(json.dumps(sealed_record(json.loads(pd.Series(rec).to_json()))))  # as a job writes it
         files.append(f)
     df, _ = aggregate("s", files, None, tmp_path / "table.csv", tmp_path / "winner.json")
     assert list(read_table(tmp_path / "table.csv")["mu"]) == [0.5, 0.9]
@@ -168,7 +170,7 @@ def test_a_new_grid_axis_is_one_entry(monkeypatch, tmp_path):
 
 
 # -- imports ------------------------------------------------------------------------------------
-LAYERS = {"cli": 3, "__main__": 3, "study": 2, "nn": 1, "data": 1, "errors": 0, "atomic": 0, "progress": 0, "__init__": 0}
+LAYERS = {"cli": 3, "__main__": 3, "study": 2, "nn": 1, "data": 1, "errors": 0, "atomic": 0, "progress": 0, "integrity": 0, "__init__": 0}
 
 
 def _module_imports():
