@@ -23,6 +23,7 @@ import subprocess
 import pandas as pd
 import pytest
 
+from twolayer.integrity import sealed_record
 from twolayer.study.aggregate import aggregate, read_table, table_columns
 from twolayer.study.tables import (
     BUILDERS,
@@ -118,7 +119,7 @@ def make_study(tmp_path, study):
     files = []
     for i, rec in enumerate(recs):
         f = d / "metrics" / f"{i:04d}.json"
-        f.write_text(json.dumps(rec))
+        f.write_text(json.dumps(sealed_record(rec)))  # with its digest, as a training job writes it
         files.append(f)
     aggregate(study, files, None, d / "table.csv", d / "winner.json")
     (d / "test.json").write_text(json.dumps(_test_json(study, DATASETS[study], d / "winner.json", 0.97873)))

@@ -183,8 +183,8 @@ def test_code_edits_rerun_exactly_their_steps(finished, tmp_path):
     assert 'ax1.set_title("loss")' in curves.read_text()
     curves.write_text(curves.read_text().replace('ax1.set_title("loss")', 'ax1.set_title("training loss")'))
     counts, out = dry_run(work, cfg, env=env)
-    # (and the report's summary, which shows the curves)
-    assert counts == {"figure": len(cfg["studies"]), "summary": 1, "all": 1}, out[-3000:]
+    # (and the report's summaries: each study's page shows its curves; the overview links those pages)
+    assert counts == {"figure": len(cfg["studies"]), "study_summary": len(cfg["studies"]), "summary": 1, "all": 1}, out[-3000:]
 
 
 BAD_CONFIGS = {
