@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -240,6 +241,29 @@ def test_a_job_over_its_time_budget_stops_cleanly(tmp_path, loop_cache):
     assert r.returncode == 2 and "exceeded its time budget of 0.02 min (resources.runtime)" in r.stderr
     assert "Traceback" not in r.stderr
     assert not out.exists() or not any(out.iterdir())  # no model, no metrics, no temporary
+
+
+def test_a_time_budget_swallowed_once_is_raised_again():
+    """A library that swallows the first timeout (Numba compiling the loop on a busy machine
+    did) does not let the job run on unbounded: the timer raises again until the job ends."""
+    script = textwrap.dedent("""
+        import time
+        from twolayer.study.resources import TIMEOUT_REPEAT_S, JobTimeout, apply_limits, release_limits
+        apply_limits(runtime_min=0.5 / 60)
+        swallowed = 0
+        try:
+            try:
+                time.sleep(60)
+            except Exception:  # what a careless library does
+                swallowed += 1
+            time.sleep(60)
+        except JobTimeout:
+            release_limits()
+            time.sleep(2 * TIMEOUT_REPEAT_S)  # released: no further alarm ends the process
+            print("raised again after", swallowed, "swallowed")
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "raised again after 1 swallowed", r.stdout + r.stderr
 
 
 def test_a_job_over_its_memory_budget_stops_cleanly(tmp_path):

@@ -99,12 +99,15 @@ def cmd_check_config(args):
 
 def cmd_train(args):
     # the runner imports NumPy & co. before the memory budget applies
-    from .study.resources import apply_limits
+    from .study.resources import apply_limits, release_limits
     from .study.runner import run_job
 
     spec = _json_arg(args.spec, "spec")
     apply_limits(args.mem_mb, args.runtime_min)
-    run_job(spec, args.data, args.model, args.metrics, mem_mb=args.mem_mb)
+    try:
+        run_job(spec, args.data, args.model, args.metrics, mem_mb=args.mem_mb)
+    finally:
+        release_limits()
 
 
 def cmd_aggregate(args):

@@ -39,6 +39,10 @@ from ..errors import UserError
 from ..nn.kernels import kernel_name
 
 BASE_MB = 200
+#: once a job's time budget is spent, the timer raises again every this many seconds: a
+#: library that swallows exceptions (Numba compiling the loop, an import's ``except
+#: Exception``) can take the first one, not the next
+TIMEOUT_REPEAT_S = 2.0
 
 
 class JobTimeout(UserError):
@@ -122,7 +126,8 @@ def _watch_memory(limit, main_ident, poll, grace, message):
 
 def apply_limits(mem_mb=None, runtime_min=None, poll=0.2, grace=10.0):
     """Hold this process to ``mem_mb`` MB (10^6 bytes, as Snakemake counts) of resident memory
-    and ``runtime_min`` minutes of wall time. Call it from the main thread."""
+    and ``runtime_min`` minutes of wall time. Call it from the main thread, and
+    :func:`release_limits` once the job has ended (the timer repeats until then)."""
     if runtime_min:
         message = (
             f"the job exceeded its time budget of {runtime_min:g} min (resources.runtime); "
@@ -130,7 +135,7 @@ def apply_limits(mem_mb=None, runtime_min=None, poll=0.2, grace=10.0):
             "resources.train.runtime_factor in the config"
         )
         signal.signal(signal.SIGALRM, _raise(JobTimeout, message))
-        signal.setitimer(signal.ITIMER_REAL, float(runtime_min) * 60.0)
+        signal.setitimer(signal.ITIMER_REAL, float(runtime_min) * 60.0, TIMEOUT_REPEAT_S)
     if mem_mb:
         check_memory(mem_mb)
         message = memory_message(mem_mb)
@@ -142,6 +147,11 @@ def apply_limits(mem_mb=None, runtime_min=None, poll=0.2, grace=10.0):
             daemon=True,
         )
         watchdog.start()
+
+
+def release_limits():
+    """Stop the time budget's timer (the job has ended, well or not)."""
+    signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def memory_message(mem_mb):
