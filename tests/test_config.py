@@ -190,3 +190,32 @@ def test_an_optimizer_axis_trains_through_snakemake(tmp_path):
             assert json.loads(f.attrs["train_settings"])["optimizer"] == expected
     # momentum is not SGD: the same seeds give other weights
     assert table.loc["momentum", "final_loss"] != table.loc["sgd", "final_loss"]
+
+
+def test_anchors_that_expand_are_refused_in_a_short_message(tmp_path, default):
+    """Aliases of aliases (ten times more per level) are refused before the schema spells them out."""
+    levels = ["l0: &l0 [a, b, c, d, e, f, g, h, i, j]"]
+    levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 7)]
+    text = "\n".join(levels) + "\n" + yaml.safe_dump(default, sort_keys=False).replace(
+        "datasets:", "datasets:\n  bomb: {format: idx, classes: *l6, files: {}}", 1)
+    assert len(text) < 20_000
+    path = tmp_path / "bomb.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load(path, SCHEMA)
+    msg = str(err.value)
+    assert len(msg) < 500 and str(path) in msg
+    assert "l4 holds more than 100,000 values once its YAML aliases (*name) are written out" in msg  # l4 is 10^5 values
+    path.write_text("me: &me [1, *me]\n")
+    with pytest.raises(ConfigError, match=r"me\[1\] contains itself \(a YAML alias inside its own anchor\)"):
+        load(path, SCHEMA)
+
+
+def test_a_long_value_is_shown_in_part(default):
+    cfg = copy.deepcopy(default)
+    cfg["raw_dirs"] = {f"dir{i}": f"/data/{i}" for i in range(2000)}  # a mapping where a list belongs
+    msg = problems_of(cfg)
+    line = next(p for p in msg.splitlines() if p.strip().startswith("raw_dirs:"))
+    assert len(line) < 500
+    assert line.strip().startswith("raw_dirs: {'dir0': '/data/0'") and line.endswith("is not of type 'array'")
+    assert "characters ...]" in line

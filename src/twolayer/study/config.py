@@ -191,17 +191,63 @@ def canonical(value, schema, root=None):
     return value
 
 
+#: values a config may hold once its YAML aliases are written out (the full default config: ~2,000)
+MAX_CONFIG_VALUES = 100_000
+#: characters of one problem's message; a longer one keeps its start and its end
+MAX_PROBLEM_CHARS = 400
+
+
+def _check_expansion(config, where):
+    """Refuse a config whose YAML aliases refer to themselves or expand past MAX_CONFIG_VALUES
+    (``a: &l1 [x, x]``, ``b: &l2 [*l1, *l1]``, ...: ten times more per level), before anything
+    walks it: a schema message alone would spell out every copy."""
+    sizes, open_ = {}, set()
+
+    def size(v, key):
+        if not isinstance(v, (dict, list)):
+            return 1
+        if id(v) in sizes:
+            return sizes[id(v)]
+        if id(v) in open_:
+            raise ConfigError(f"invalid config{where}: {_key(key)} contains itself (a YAML alias inside its own anchor)")
+        open_.add(id(v))
+        items = v.items() if isinstance(v, dict) else enumerate(v)
+        n = 1
+        for k, child in items:
+            n += size(child, [*key, k])
+            if n > MAX_CONFIG_VALUES:
+                raise ConfigError(
+                    f"invalid config{where}: {_key(key)} holds more than {MAX_CONFIG_VALUES:,} values once its YAML "
+                    "aliases (*name) are written out; a config this large is a mistake (aliases of aliases?): "
+                    "write the values out, or alias only what you need"
+                )
+        open_.discard(id(v))
+        sizes[id(v)] = n
+        return n
+
+    size(config, [])
+
+
+def _shorten(problem):
+    """One problem's message, at most MAX_PROBLEM_CHARS long (a long value shown in part)."""
+    if len(problem) <= MAX_PROBLEM_CHARS:
+        return problem
+    head, tail = problem[: MAX_PROBLEM_CHARS * 2 // 3], problem[-(MAX_PROBLEM_CHARS // 3) :]
+    return f"{head} [... {len(problem) - len(head) - len(tail):,} characters ...] {tail}"
+
+
 def validate(config, schema_path=DEFAULT_SCHEMA, source=None):
     """Schema and semantic checks; returns a :class:`Plan` or raises :class:`ConfigError`.
 
     The plan is built from the :func:`canonical` form of the config."""
-    schema = load_schema(schema_path)
-    problems = schema_problems(config, schema)
     where = f" in {source}" if source else ""
+    _check_expansion(config, where)
+    schema = load_schema(schema_path)
+    problems = [_shorten(p) for p in schema_problems(config, schema)]
     if problems:
         raise ConfigError(f"invalid config{where}:\n  " + "\n  ".join(problems))
     plan = Plan(canonical(config, schema))
-    problems = plan.check()
+    problems = [_shorten(p) for p in plan.check()]
     if problems:
         raise ConfigError(f"invalid config{where}:\n  " + "\n  ".join(problems))
     return plan
