@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import http.server
 import os
+import queue
 import shutil
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -15,6 +17,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # tests/fakedata.py, tests/helpers
 
 
+STREAM_LIMIT = 512 << 20  # bytes an endless body sends at most (should the client never stop)
+LONG_EXTRA = 64 << 20  # bytes /long/ sends beyond the file
+DRIP_INTERVAL = 0.2  # seconds between two bytes of /drip/
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves ``root`` under several behaviours, chosen by the first path component.
 
@@ -22,7 +29,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     /flaky<k>/<f>   HTTP 503 for the first k requests of <f>, then the file
     /truncated/<f>  announces the full length, sends half, closes
     /slow/<f>       sends nothing for 30 s (for timeouts)
+    /endless/<f>    the file, then zeros without end (no Content-Length; closes the connection)
+    /endless-chunked/<f>  the same, in chunked transfer encoding
+    /long/<f>       announces and sends the file and LONG_EXTRA more bytes
+    /drip/<f>       announces the file's length, then sends one byte every DRIP_INTERVAL s
+    /redirect/<f>   HTTP 302 to /ok/<f>; /redirect-endless/<f>: to /endless/<f>
+    /redirect-body/<f>  HTTP 302 to /ok/<f> whose own body never ends
+    /loop/<f>       HTTP 302 to /loop2/<f>, which redirects back to /loop/<f>
+    /redirect-file/<f>  HTTP 302 to file:///etc/passwd
     anything else   404
+
+    The streaming modes (endless, long, drip, redirect-body) stop at STREAM_LIMIT bytes at the
+    latest, or when the client goes away, and then put (path, bytes of body sent) on
+    ``server.streamed`` (a queue).
     """
 
     root: Path
@@ -60,7 +79,50 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if mode == "slow":
             threading.Event().wait(30)
             return self._send(200, data)
+        if mode in ("endless", "endless-chunked", "long", "drip", "redirect-body"):
+            return self._stream(mode, data, name)
+        redirects = {"redirect": f"/ok/{name}", "redirect-endless": f"/endless/{name}", "loop": f"/loop2/{name}",
+                     "loop2": f"/loop/{name}", "redirect-file": "file:///etc/passwd"}
+        if mode in redirects:
+            self.send_response(302)
+            self.send_header("Location", redirects[mode])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         return self._send(404, b"not found")
+
+    def _stream(self, mode, data, name):
+        """A body longer than the file (or slower than a deadline); counts what it sent."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)  # little in flight
+        self.close_connection = True
+        sent = 0
+        chunked = mode == "endless-chunked"
+        self.send_response(302 if mode == "redirect-body" else 200)
+        if mode == "redirect-body":
+            self.send_header("Location", f"/ok/{name}")
+        if mode in ("long", "drip"):
+            self.send_header("Content-Length", str(len(data) + (LONG_EXTRA if mode == "long" else 0)))
+        elif chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        body = data if mode != "redirect-body" else b""
+        limit = len(data) + LONG_EXTRA if mode == "long" else (len(data) if mode == "drip" else STREAM_LIMIT)
+        try:
+            while sent < limit:
+                if mode == "drip":
+                    piece = data[sent : sent + 1]
+                    threading.Event().wait(DRIP_INTERVAL)
+                else:
+                    piece = body[sent : sent + (1 << 16)] if sent < len(body) else bytes(min(1 << 16, limit - sent))
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                sent += len(piece)
+        except OSError:  # the client went away
+            pass
+        finally:
+            self.server.streamed.put((self.path, sent))
+        return None
 
     def _send(self, code, body):
         self.send_response(code)
@@ -75,6 +137,7 @@ def start_server(root):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     server.requests = []
+    server.streamed = queue.Queue()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     return f"http://127.0.0.1:{server.server_address[1]}", server

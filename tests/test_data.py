@@ -2,6 +2,8 @@
 
 import gzip
 import json
+import re
+import struct
 import subprocess
 import sys
 import time
@@ -390,3 +392,140 @@ def test_real_fashion_mnist_offline(fashion_mnist_dir, tmp_path):
     assert time.perf_counter() - t0 < 5  # typically ~0.1 s; the bound only catches pathologies
     assert X.shape == (55000, 784) and load_split(out, "val")[0].shape == (5000, 784)
     assert "Ankle boot" in info(out)
+
+
+# -- bounded downloads: a mirror that sends too much, too slowly, or somewhere else --------------
+
+def sized(spec, root):
+    """The spec with each file's archive size recorded, as sources.yaml records them."""
+    for f in spec["files"].values():
+        f["size"] = (root / f["name"]).stat().st_size
+    return spec
+
+
+def streamed(server):
+    """Bytes of body the server's streaming handler sent before the client went away."""
+    return server.streamed.get(timeout=120)[1]
+
+
+@pytest.mark.parametrize("mode", ["endless", "endless-chunked", "redirect-endless"])
+def test_a_download_past_its_recorded_size_is_stopped(http_server, tmp_path, mode):
+    base, root, server = http_server
+    _, spec = make_idx_dataset(root)
+    src = served_source("tiny", sized(spec, root), base, mode=mode)
+    remote = src.file("test_labels")
+    with pytest.raises(FetchError) as err:
+        fetch_file(src, remote, tmp_path / "raw", search_dirs=(), retries=0)
+    msg = str(err.value)
+    assert f"sent more than the recorded size of t10k-labels-idx1-ubyte.gz ({remote.size} bytes)" in msg
+    assert ("redirected to" in msg) == (mode == "redirect-endless")
+    # the client stopped: the server could send 512 MiB, socket buffers hold a few MiB at most
+    assert streamed(server) < 64 << 20
+    assert no_leftovers(tmp_path / "raw") == []
+
+
+def test_a_download_without_a_recorded_size_is_held_to_max_bytes(http_server, tmp_path):
+    base, root, server = http_server
+    _, spec = make_idx_dataset(root)
+    src = served_source("tiny", spec, base, mode="endless")
+    with pytest.raises(FetchError, match=r"sent more than download.max_bytes \(1048576 bytes; no size is recorded"):
+        fetch_file(src, src.file("test_labels"), tmp_path / "raw", search_dirs=(), retries=0, max_bytes=1 << 20)
+    assert streamed(server) < 64 << 20
+    assert no_leftovers(tmp_path / "raw") == []
+
+
+def test_a_download_announcing_more_than_its_size_is_not_read(http_server, tmp_path):
+    from conftest import LONG_EXTRA
+
+    base, root, server = http_server
+    _, spec = make_idx_dataset(root)
+    src = served_source("tiny", sized(spec, root), base, mode="long")
+    remote = src.file("test_images")
+    with pytest.raises(FetchError, match=f"announces {remote.size + LONG_EXTRA} bytes, more than the recorded size"):
+        fetch_file(src, remote, tmp_path / "raw", search_dirs=(), retries=0)
+    assert streamed(server) < LONG_EXTRA // 2
+    assert no_leftovers(tmp_path / "raw") == []
+
+
+def test_a_download_slower_than_its_deadline_is_stopped_and_the_next_url_tried(http_server, tmp_path):
+    base, root, _ = http_server
+    _, spec = make_idx_dataset(root)
+    spec = {**sized(spec, root), "urls": [f"{base}/drip/", f"{base}/ok/"]}
+    src = source_from_dict("tiny", spec)
+    # the file has ~50 bytes, one every 0.2 s: ~10 s, past a 1 s deadline however busy the machine
+    rec = fetch_file(src, src.file("test_labels"), tmp_path / "raw", search_dirs=(), retries=0, deadline=1.0)
+    assert rec["origin"] == f"{base}/ok/t10k-labels-idx1-ubyte.gz"
+    only_drip = source_from_dict("tiny", {**spec, "urls": [f"{base}/drip/"]})
+    with pytest.raises(FetchError, match=r"took longer than the download deadline of 1 s \(download.deadline\)"):
+        fetch_file(only_drip, only_drip.file("train_labels"), tmp_path / "raw2", search_dirs=(), retries=0, deadline=1.0)
+    assert no_leftovers(tmp_path / "raw2") == []
+
+
+@pytest.mark.parametrize("mode", ["redirect", "redirect-body"])
+def test_a_redirect_to_the_file_is_followed_without_reading_its_body(http_server, tmp_path, mode):
+    base, root, server = http_server
+    _, spec = make_idx_dataset(root)
+    src = served_source("tiny", sized(spec, root), base, mode=mode)
+    rec = fetch_file(src, src.file("test_labels"), tmp_path / "raw", search_dirs=(), retries=0)
+    assert rec["how"] == "archive-md5"
+    assert server.requests == [f"/{mode}/t10k-labels-idx1-ubyte.gz", "/ok/t10k-labels-idx1-ubyte.gz"]
+    if mode == "redirect-body":  # a redirect's body that never ends is not read
+        assert streamed(server) < 64 << 20
+
+
+@pytest.mark.parametrize(("mode", "message"), [
+    ("loop", "redirects in a loop"),
+    ("redirect-file", "redirected to 'file:///etc/passwd', which is not an http(s) address; refused"),
+])
+def test_a_bad_redirect_is_refused(http_server, tmp_path, mode, message):
+    base, root, _ = http_server
+    _, spec = make_idx_dataset(root)
+    src = served_source("tiny", spec, base, mode=mode)
+    with pytest.raises(FetchError, match=re.escape(message)):
+        fetch_file(src, src.file("test_labels"), tmp_path / "raw", search_dirs=(), retries=2, backoff=0.01)
+    assert no_leftovers(tmp_path / "raw") == []
+
+
+# -- bounded decompression and parsing ---------------------------------------------------------
+
+def test_decompression_stops_past_the_recorded_payload_size(http_server, tmp_path):
+    """A gzip bomb in place of a file: refused at the recorded payload size, not decompressed whole."""
+    base, root, _ = http_server
+    _, spec = make_idx_dataset(root)
+    f = spec["files"]["test_labels"]
+    (root / f["name"]).write_bytes(gzip.compress(bytes(256 << 20), compresslevel=9))  # 256 MiB of zeros in ~250 kB
+    src = served_source("tiny", spec, base)
+    with pytest.raises(FetchError, match=f"decompresses to more than the recorded payload size of {f['payload_size']} bytes"):
+        fetch_file(src, src.file("test_labels"), tmp_path / "raw", search_dirs=())
+
+
+def test_idx_dimensions_are_checked_in_python_integers(tmp_path):
+    """Dimensions whose product overflows int64 are refused with a message, not a crash in reshape."""
+    from twolayer.data.idx import read_idx_gz
+
+    big = struct.pack(">BBBB", 0, 0, 8, 3) + struct.pack(">III", 2**32 - 1, 2**32 - 1, 2**31)
+    assert (2**32 - 1) ** 2 * 2**31 > 2**63  # the product overflows int64
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(big + bytes(100)))
+    with pytest.raises(FormatError, match=r"IDX header says shape \(4294967295, 4294967295, 2147483648\) .* more than the limit of 1000 bytes"):
+        read_idx_gz(path, ndim=3, limit=1000)
+    with pytest.raises(FormatError, match="IDX header says shape"):
+        parse_idx(big + bytes(100), ndim=3)
+    # and a file longer than its header says is refused too
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros(5, np.uint8)) + b"extra"))
+    with pytest.raises(FormatError, match=r"shape \(5,\) \(13 bytes\) but the file has more than 13 bytes"):
+        read_idx_gz(path, ndim=1)
+
+
+def test_a_cifar_member_of_the_wrong_size_is_refused_before_it_is_read(http_server, tmp_path):
+    """Its size in the tar header is checked against the records it must hold before it is decompressed."""
+    base, root, _ = http_server
+    _, spec = make_cifar_archive(root, per_member=4)
+    spec["records_per_member"] = 3  # the archive's members hold 4 records each: one too many
+    src = served_source("cifar_tiny", spec, base)
+    raw = tmp_path / "raw"
+    fetch_dataset(src, raw, search_dirs=())
+    recipe = {"split": {"kind": "tail", "train": 4, "val": 2, "test": None}, "normalise": {"kind": "none"}}
+    with pytest.raises(FormatError, match=r"member 'cifar-10-batches-bin/data_batch_1.bin' has 12292 bytes, "
+                                          r"expected 9219 \(3 records of 3073 bytes\); refusing this archive"):
+        prepare_dataset(src, "r", recipe, raw, tmp_path / "c.h5")

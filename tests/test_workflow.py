@@ -4,6 +4,7 @@ import copy
 import json
 import re
 import shutil
+from pathlib import Path
 
 import h5py
 import pandas as pd
@@ -143,6 +144,23 @@ def test_a_failed_job_shows_its_message_on_the_console(served, tmp_path):
     assert "error: could not obtain " in r.stderr, r.stderr[-3000:]
     for f in spec["files"].values():  # every file, with what to do about it
         assert f"could not obtain {f['name']} of dataset 'tiny_mnist':" in r.stderr and f"Put a copy of {f['name']}" in r.stderr
+
+
+def test_config_values_reach_the_shell_quoted(served, tmp_path, closed_port):
+    """A raw directory with a space is one argument, one with ';' runs no command: the
+    dataset is found in the first (its mirror refuses connections), and nothing is touched."""
+    url, spec, _ = served
+    cfg = tiny_config(url, spec, fashion=False)
+    spaced, hostile = tmp_path / "my raw data", tmp_path / "x; touch PWNED #"
+    hostile.mkdir()
+    make_idx_dataset(spaced / "tiny_mnist", n_train=240, n_test=60, seed=3)  # the served files, byte for byte
+    cfg["raw_dirs"] = [str(hostile), str(spaced)]
+    cfg["datasets"]["tiny_mnist"]["urls"] = [f"http://127.0.0.1:{closed_port}/"]
+    work = tmp_path / "work"
+    run_snakemake(work, cfg, "--cores", "1", "results/raw/tiny_mnist/provenance.json")
+    prov = json.loads((work / "results/raw/tiny_mnist/provenance.json").read_text())
+    assert {f["origin"] for f in prov["files"].values()} == {f"local:{spaced / 'tiny_mnist' / f['name']}" for f in spec["files"].values()}
+    assert not list(tmp_path.rglob("PWNED")) and not list(Path.cwd().glob("PWNED"))
 
 
 def test_changing_a_setting_reruns_what_it_touches(finished, tmp_path):

@@ -211,6 +211,10 @@ def build_parser():
     f.add_argument("--timeout", type=float, default=None, help="seconds per connection attempt and read (default 30)")
     f.add_argument("--retries", type=int, default=None, help="retries per URL for transient errors (default 2)")
     f.add_argument("--backoff", type=float, default=None, help="first retry delay in seconds, doubling (default 1)")
+    f.add_argument("--deadline", type=float, default=None,
+                   help="seconds one file's download from one URL may take in all, retries included (default 3600)")
+    f.add_argument("--max-bytes", type=int, default=None,
+                   help="bytes a download may have when its file records no size (default 2 GiB)")
     f.set_defaults(func=cmd_fetch)
 
     pr = sub.add_parser("prepare", help="parse, split, normalise and store a dataset as HDF5")

@@ -16,7 +16,7 @@ checkpoint select_top:
     localrule: True
     threads: 1
     shell:
-        "twolayer select-top --study {wildcards.study} --top {params.top} --metrics {input.metrics} --out {output} > {log} 2>&1"
+        "twolayer select-top --study {wildcards.study} --top {params.top:q} --metrics {input.metrics} --out {output} > {log} 2>&1"
 
 
 rule aggregate:
@@ -48,7 +48,7 @@ rule certainty:
     output:
         expand("results/{{study}}/certainty/{table}.{ext}", table=("certainty", "variance"), ext=("csv", "md", "tex")),
     params:
-        refine=lambda wc, input: f"--refine {input.refine}" if input.refine else "",
+        refine=lambda wc, input: f"--refine {shlex.quote(str(input.refine))}" if input.refine else "",
         axes=lambda wc: ",".join(PLAN.study(wc.study).axes),
         seed=lambda wc: PLAN.study(wc.study).seed,
         code=CODE["certainty"],
@@ -58,5 +58,5 @@ rule certainty:
     threads: 1
     shell:
         "twolayer certainty --study {wildcards.study} --table {input.table} --replicates {input.replicates}"
-        " --winner {input.winner} {params.refine} --axes {params.axes} --seed {params.seed}"
+        " --winner {input.winner} {params.refine} --axes {params.axes:q} --seed {params.seed:q}"
         " --out-dir results/{wildcards.study}/certainty > {log} 2>&1"

@@ -2,6 +2,7 @@
 # path helpers, and the code digests that make a rule rerun when the code it runs changes.
 
 import json
+import shlex
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -193,4 +194,4 @@ def figure_inputs(wildcards):
 
 
 def figure_args(wildcards, input):
-    return " ".join(f"--{k} {v}" for k, v in input.items())
+    return " ".join(f"--{k} {shlex.quote(str(v))}" for k, v in input.items())

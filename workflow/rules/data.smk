@@ -1,4 +1,10 @@
 # Raw archives (verified) -> results/raw/<dataset>/; then one HDF5 file per (dataset, recipe).
+# Every value from the config reaches the shell quoted ({...:q}, shlex.quote): a raw directory
+# may have a space or a ';' in its name.
+
+import shlex
+
+from twolayer.data.fetch import DOWNLOAD_DEFAULTS
 
 
 rule fetch:
@@ -6,16 +12,20 @@ rule fetch:
         "results/raw/{dataset}/provenance.json",
     params:
         source=lambda wc: PLAN.source_json(wc.dataset),
-        search=lambda wc: " ".join(f"--search-dir {d}" for d in PLAN.raw_dirs),
+        search=lambda wc: " ".join(f"--search-dir {shlex.quote(str(d))}" for d in PLAN.raw_dirs),
         timeout=PLAN.download["timeout"],
         retries=PLAN.download["retries"],
+        # download bounds (twolayer.data.fetch): per file and URL, and for files that record no size
+        deadline=PLAN.download.get("deadline", DOWNLOAD_DEFAULTS["deadline"]),
+        max_bytes=PLAN.download.get("max_bytes", DOWNLOAD_DEFAULTS["max_bytes"]),
     log:
         "results/logs/fetch/{dataset}.log",
     threads: 1
     shell:
         "twolayer fetch {wildcards.dataset} --out-dir results/raw/{wildcards.dataset}"
         " --source-json {params.source:q} {params.search}"
-        " --timeout {params.timeout} --retries {params.retries} > {log} 2>&1"
+        " --timeout {params.timeout:q} --retries {params.retries:q}"
+        " --deadline {params.deadline:q} --max-bytes {params.max_bytes:q} > {log} 2>&1"
 
 
 rule prepare:

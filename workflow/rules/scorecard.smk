@@ -26,5 +26,5 @@ rule scorecard:
     localrule: True
     threads: 1
     shell:
-        "twolayer scorecard --published {params.published} --run {params.run:q} --schema {params.schema}"
+        "twolayer scorecard --published {params.published:q} --run {params.run:q} --schema {params.schema:q}"
         " --out-dir results > {log} 2>&1"

@@ -18,4 +18,4 @@ rule table:
     threads: 1
     shell:
         "twolayer table {wildcards.table} --study {wildcards.study} --table {input.table}"
-        " --axes {params.axes} --test {input.test} --out {params.prefix} > {log} 2>&1"
+        " --axes {params.axes:q} --test {input.test} --out {params.prefix:q} > {log} 2>&1"

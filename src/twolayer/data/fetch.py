@@ -10,6 +10,13 @@ For each file of a :class:`~twolayer.data.sources.Source`:
    (timeouts, resets, HTTP 5xx/429) and none for those that will not (an
    unknown host, a refused connection, HTTP 404), and a progress bar.
 
+Every download is bounded: it is stopped as soon as it exceeds the file's
+recorded ``size`` (or ``max_bytes`` when none is recorded), or when one
+file's download from one URL (retries included) has taken longer than
+``deadline`` seconds; either moves on to the next URL. Redirects are
+followed to http(s) addresses only, at most :data:`MAX_REDIRECTS` of them,
+and a redirect loop is refused.
+
 Whatever is found is written to a temporary name in the destination,
 verified (:mod:`twolayer.data.verify`), and only then renamed to its final
 name; a refused file is deleted, never left where a later run would take it
@@ -25,9 +32,11 @@ import json
 import os
 import shutil
 import socket
+import string
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -38,9 +47,12 @@ from .formats import get_format
 from .verify import VerificationError, verify_file
 
 DEFAULT_SEARCH_DIRS = ("resources/raw", "/usr/share/datasets")
-# seconds per connection attempt and read; retries per URL for errors that may pass; first retry delay (doubles)
-DOWNLOAD_DEFAULTS = {"timeout": 30.0, "retries": 2, "backoff": 1.0}
+# seconds per connection attempt and read; retries per URL for errors that may pass; first retry delay
+# (doubles); seconds one file's download from one URL may take in all (retries included); bytes a
+# download may have when its file records no size (a config's own dataset)
+DOWNLOAD_DEFAULTS = {"timeout": 30.0, "retries": 2, "backoff": 1.0, "deadline": 3600.0, "max_bytes": 2 << 30}
 CHUNK = 1 << 16
+MAX_REDIRECTS = 5
 
 
 class FetchError(UserError):
@@ -81,19 +93,74 @@ def _classify(exc):
     return _Transient(f"{type(exc).__name__}: {exc}")
 
 
-def _download_once(url, tmp, timeout, log):
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http(s) only, at most MAX_REDIRECTS of them, never in a loop, and
+    without reading a redirect's body (which may never end)."""
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("location") or headers.get("uri")
+        fp.close()
+        if not location:
+            raise _Permanent(f"HTTP {code} redirect without a Location header")
+        newurl = urllib.parse.urljoin(req.full_url, urllib.parse.quote(location, encoding="iso-8859-1", safe=string.punctuation))
+        chain = getattr(req, "twolayer_chain", [req.full_url])
+        if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
+            raise _Permanent(f"redirected to {newurl!r}, which is not an http(s) address; refused")
+        if newurl in chain:
+            raise _Permanent(f"redirects in a loop ({' -> '.join([*chain, newurl])}); refused")
+        if len(chain) > MAX_REDIRECTS:
+            raise _Permanent(f"more than {MAX_REDIRECTS} redirects ({' -> '.join([*chain, newurl])}); refused")
+        new = self.redirect_request(req, fp, code, msg, headers, newurl)
+        if new is None:
+            raise _Permanent(f"HTTP {code} redirect to {newurl} that cannot be followed")
+        new.twolayer_chain = [*chain, newurl]
+        return self.parent.open(new, timeout=req.timeout)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+_OPENER = urllib.request.build_opener(_Redirects)
+
+
+def _past_deadline(deadline, written):
+    return _Permanent(
+        f"took longer than the download deadline of {deadline:g} s (download.deadline) with {written} bytes "
+        "received; stopped, and the partial download deleted (for a slow connection raise download.deadline)"
+    )
+
+
+def _download_once(url, tmp, timeout, log, cap, cap_what, end, deadline):
+    """One attempt: at most ``cap`` bytes into ``tmp``, until ``end`` (time.monotonic())."""
     from .. import __version__
 
+    remaining = end - time.monotonic()
+    if remaining <= 0:
+        raise _past_deadline(deadline, 0)
     req = urllib.request.Request(url, headers={"User-Agent": f"twolayer/{__version__}"})
+    written = 0
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            total = int(resp.headers.get("Content-Length") or 0)
+        with _OPENER.open(req, timeout=min(timeout, remaining)) as resp:
+            final = resp.geturl()
+            via = f" (redirected to {final})" if final and final != url else ""
+            try:
+                total = int(resp.headers.get("Content-Length") or 0)
+            except ValueError:
+                total = 0
+            if total > cap:
+                raise _Permanent(f"announces {total} bytes{via}, more than {cap_what}; not downloaded: this is not that file")
             bar = Progress(total, f"  {url.rsplit('/', 1)[-1]}", stream=log)
-            written = 0
+            read = getattr(resp, "read1", resp.read)  # read1: one read of the socket, so the deadline is checked often
             with open(tmp, "wb") as fh:
-                while chunk := resp.read(CHUNK):
+                while chunk := read(min(CHUNK, cap + 1 - written)):
                     fh.write(chunk)
                     written += len(chunk)
+                    if written > cap:
+                        raise _Permanent(
+                            f"sent more than {cap_what}{via}; stopped after {written} bytes and deleted the partial "
+                            "download: this URL does not serve that file"
+                        )
+                    if time.monotonic() > end:
+                        raise _past_deadline(deadline, written)
                     bar.update(len(chunk))
             bar.close()
             if total and written != total:
@@ -104,11 +171,12 @@ def _download_once(url, tmp, timeout, log):
         raise _classify(exc) from None
 
 
-def _download(url, tmp, timeout, retries, backoff, log):
-    """Download with retries; raises _Permanent or the last _Transient."""
+def _download(url, tmp, timeout, retries, backoff, log, cap, cap_what, deadline):
+    """Download with retries, within ``deadline`` seconds in all; raises _Permanent or the last _Transient."""
+    end = time.monotonic() + deadline
     for attempt in range(retries + 1):
         try:
-            _download_once(url, tmp, timeout, log)
+            _download_once(url, tmp, timeout, log, cap, cap_what, end, deadline)
             return
         except _Transient as exc:
             with contextlib.suppress(OSError):
@@ -116,6 +184,8 @@ def _download(url, tmp, timeout, retries, backoff, log):
             if attempt == retries:
                 raise _Transient(f"{exc} (after {retries + 1} attempts)") from None
             wait = backoff * 2**attempt
+            if time.monotonic() + wait > end:
+                raise _Permanent(f"{exc}; no time left to retry within the download deadline of {deadline:g} s (download.deadline)") from None
             print(f"  {url}: {exc}; retrying in {wait:.1f} s", file=log, flush=True)
             time.sleep(wait)
         except _Permanent:
@@ -144,8 +214,12 @@ def _accept(tmp, dest, remote, label):
     return verified
 
 
-def fetch_file(source, remote, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=DOWNLOAD_DEFAULTS["timeout"], retries=DOWNLOAD_DEFAULTS["retries"], backoff=DOWNLOAD_DEFAULTS["backoff"], log=None, previous=None):
+def fetch_file(source, remote, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=DOWNLOAD_DEFAULTS["timeout"], retries=DOWNLOAD_DEFAULTS["retries"], backoff=DOWNLOAD_DEFAULTS["backoff"], log=None, previous=None, deadline=DOWNLOAD_DEFAULTS["deadline"], max_bytes=DOWNLOAD_DEFAULTS["max_bytes"]):
     """Put a verified copy of ``remote`` at ``dest_dir/<name>``; return its provenance dict.
+
+    A download is stopped past ``remote.size`` (or ``max_bytes`` when no size is recorded)
+    and past ``deadline`` seconds per URL; a local copy is not held to the size (a
+    recompressed copy has another one) but verified as any other.
 
     ``previous``: this file's record from an earlier fetch, if any. When the file is
     already there and still verifies, that record is kept as it is (origin and
@@ -194,11 +268,15 @@ def fetch_file(source, remote, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeou
         searched = ", ".join(str(p.parent) for p in local_candidates(source, remote, search_dirs))
         attempts.append(f"no local copy in {searched or '(no local directories given)'}")
 
+    if remote.size:
+        cap, cap_what = remote.size, f"the recorded size of {remote.name} ({remote.size} bytes)"
+    else:
+        cap, cap_what = max_bytes, f"download.max_bytes ({max_bytes} bytes; no size is recorded for {remote.name})"
     for base in source.urls:
         url = base + remote.name
         try:
             print(f"  downloading {url}", file=log, flush=True)
-            _download(url, tmp, timeout, retries, backoff, log)
+            _download(url, tmp, timeout, retries, backoff, log, cap, cap_what, deadline)
             verified = _accept(tmp, dest, remote, label=f"download from {url}")
         except (_Transient, _Permanent) as exc:
             attempts.append(f"{url}: {exc}")
@@ -222,7 +300,7 @@ def _failure_message(source, remote, attempts, search_dirs):
     return "\n".join(lines)
 
 
-def fetch_dataset(source, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=DOWNLOAD_DEFAULTS["timeout"], retries=DOWNLOAD_DEFAULTS["retries"], backoff=DOWNLOAD_DEFAULTS["backoff"], log=None):
+def fetch_dataset(source, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=DOWNLOAD_DEFAULTS["timeout"], retries=DOWNLOAD_DEFAULTS["retries"], backoff=DOWNLOAD_DEFAULTS["backoff"], log=None, deadline=DOWNLOAD_DEFAULTS["deadline"], max_bytes=DOWNLOAD_DEFAULTS["max_bytes"]):
     """Fetch every file of ``source`` into ``dest_dir``; write and return ``provenance.json``.
 
     All files are attempted; if any fails, one :class:`FetchError` lists them all.
@@ -243,7 +321,8 @@ def fetch_dataset(source, dest_dir, search_dirs=DEFAULT_SEARCH_DIRS, timeout=DOW
     for remote in source.files:
         try:
             records[remote.key] = fetch_file(
-                source, remote, dest_dir, search_dirs, timeout, retries, backoff, log, previous=earlier.get(remote.key)
+                source, remote, dest_dir, search_dirs, timeout, retries, backoff, log, previous=earlier.get(remote.key),
+                deadline=deadline, max_bytes=max_bytes,
             )
         except FetchError as exc:
             failures.append(str(exc))

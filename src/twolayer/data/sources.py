@@ -25,6 +25,7 @@ class RemoteFile:
     key: str  # role in the dataset: train_images, archive, ...
     name: str  # file name, also the last part of its URL
     md5: str | None = None  # of the archive as distributed
+    size: int | None = None  # bytes of the archive as distributed: a download is stopped past it
     payload_sha256: str | None = None  # of its decompressed content
     payload_size: int | None = None
 
@@ -87,6 +88,10 @@ def source_from_dict(name, spec):
             raise InputError(f"dataset {name!r}: file {key!r} needs a 'name'")
         if "/" in f["name"] or f["name"] in ("", ".", ".."):
             raise InputError(f"dataset {name!r}: file name {f['name']!r} must be a plain file name")
+        for size_key in ("size", "payload_size"):
+            v = f.get(size_key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise InputError(f"dataset {name!r}: file {key!r}: {size_key} must be a whole number of bytes (at least 1), got {v!r}")
         if not (f.get("md5") or f.get("payload_sha256")):
             raise InputError(f"dataset {name!r}: file {key!r} needs an 'md5' or a 'payload_sha256' to be verified")
         files.append(
@@ -94,6 +99,7 @@ def source_from_dict(name, spec):
                 key=key,
                 name=f["name"],
                 md5=f.get("md5"),
+                size=f.get("size"),
                 payload_sha256=f.get("payload_sha256"),
                 payload_size=f.get("payload_size"),
             )

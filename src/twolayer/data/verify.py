@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from ..errors import UserError
 
 CHUNK = 1 << 20
+# what a gzip file may decompress to when its payload size is not recorded (a config's own dataset)
+MAX_PAYLOAD = 4 << 30
 
 
 class VerificationError(UserError):
@@ -44,17 +46,22 @@ def file_digests(path):
     return md5.hexdigest(), sha.hexdigest()
 
 
-def payload_digest(path):
-    """(sha256, size) of what the gzip file ``path`` decompresses to.
+def payload_digest(path, limit=MAX_PAYLOAD, what=None):
+    """(sha256, size) of what the gzip file ``path`` decompresses to, streamed.
 
-    Raises VerificationError for a truncated or corrupt gzip stream.
+    Decompression stops as soon as it passes ``limit`` bytes (``what`` says where the limit
+    comes from). Raises VerificationError for that, and for a truncated or corrupt gzip stream.
     """
     sha, size = hashlib.sha256(), 0
     try:
         with gzip.open(path, "rb") as fh:
-            while chunk := fh.read(CHUNK):
+            while chunk := fh.read(min(CHUNK, limit + 1 - size)):
                 sha.update(chunk)
                 size += len(chunk)
+                if size > limit:
+                    raise VerificationError(
+                        f"{path}: decompresses to more than {what or f'{limit} bytes'}; stopped there (not this file's content)"
+                    )
     except EOFError:
         raise VerificationError(f"{path}: truncated gzip stream (the download or copy is incomplete)") from None
     except (gzip.BadGzipFile, zlib.error, OSError) as exc:
@@ -77,7 +84,11 @@ def verify_file(path, remote, label=None):
     if remote.payload_sha256:
         if str(path).endswith(".gz") or _is_gzip(path):
             try:
-                psha, psize = payload_digest(path)
+                if remote.payload_size is not None:
+                    limit, what = remote.payload_size, f"the recorded payload size of {remote.payload_size} bytes"
+                else:
+                    limit, what = MAX_PAYLOAD, f"{MAX_PAYLOAD} bytes (no payload size is recorded for this file)"
+                psha, psize = payload_digest(path, limit, what)
             except VerificationError as exc:
                 problems.append(str(exc).split(": ", 1)[-1])  # drop the path prefix
             else:
