@@ -358,6 +358,93 @@ def test_a_damaged_stored_loop_is_compiled_again(tmp_path):
     assert all(len(o.read_bytes()) > 100 for o in (tmp_path / "twolayer").glob("*.o"))
 
 
+def _no_code_runs(monkeypatch, native):
+    """Make any load or compile of the loop fail the test."""
+    def never(*args):
+        raise AssertionError("code from an untrusted directory was loaded or compiled")
+
+    monkeypatch.setattr(native, "_LOADED", {})
+    monkeypatch.setattr(native, "_load_object", never)
+    monkeypatch.setattr(native, "compile_object", never)
+
+
+def test_a_cache_directory_others_can_write_is_refused_before_anything_is_read(monkeypatch, tmp_path):
+    """A planted object (with a record that matches it) in a group- or world-writable cache is
+    never mapped: the job stops with a message naming the directory and the fix."""
+    import hashlib
+    import json
+
+    from twolayer.nn import native
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    shared = tmp_path / "twolayer"
+    shared.mkdir()
+    shared.chmod(0o777)
+    name = f"block_steps-float64-{native.cache_key(np.float64)}"
+    planted = b"\x7fELF planted"
+    (shared / f"{name}.o").write_bytes(planted)
+    (shared / f"{name}.json").write_text(json.dumps({"entry": "x", "sha256": hashlib.sha256(planted).hexdigest()}))
+    _no_code_runs(monkeypatch, native)
+    with pytest.raises(native.UntrustedCacheError) as err:
+        native.block_steps_c(np.float64)
+    msg = str(err.value)
+    assert f"cache directory {shared} is writable by group or others (mode 0777)" in msg
+    assert f"chmod 700 '{shared}'" in msg and "NUMBA_CACHE_DIR" in msg
+    shared.chmod(0o775)  # group-writable: refused as well
+    with pytest.raises(native.UntrustedCacheError, match="mode 0775"):
+        native.block_steps_c(np.float64)
+
+
+def test_a_cache_directory_of_another_user_is_refused(monkeypatch, tmp_path):
+    from twolayer.nn import native
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    native.trusted_cache_dir()  # yours: accepted
+    owner = (tmp_path / "twolayer").stat().st_uid
+    monkeypatch.setattr(native.os, "getuid", lambda: owner + 1000)  # seen as someone else
+    _no_code_runs(monkeypatch, native)
+    with pytest.raises(native.UntrustedCacheError, match=rf"owned by uid {owner}, not by you \(uid {owner + 1000}\)"):
+        native.block_steps_c(np.float64)
+
+
+def test_a_cached_file_others_can_write_is_refused(monkeypatch, tmp_path):
+    from twolayer.nn import native
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    obj, rec = native.paths(np.float64)
+    obj.write_bytes(b"planted")
+    rec.write_text("{}")
+    rec.chmod(0o666)
+    _no_code_runs(monkeypatch, native)
+    with pytest.raises(native.UntrustedCacheError, match=f"cache file {rec} is writable by group or others"):
+        native.block_steps_c(np.float64)
+
+
+def test_the_cache_is_per_user_private_and_never_in_the_package(monkeypatch, tmp_path):
+    import os
+    import stat
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from twolayer.nn import native
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    d = native.trusted_cache_dir()
+    assert d == tmp_path / "xdg" / "twolayer" and stat.S_IMODE(d.stat().st_mode) == 0o700
+    package = Path(native.__file__).resolve().parents[1]
+    assert package not in d.resolve().parents
+    # Numba's own cache (pickles) goes to the checked directory, and is refused with it
+    code = "import numba, twolayer.nn.batch1_loop; print(numba.config.CACHE_DIR)"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "n")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == str(tmp_path / "n" / "twolayer" / "numba"), r.stderr
+    (tmp_path / "n" / "twolayer").chmod(0o777)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode != 0 and "is writable by group or others (mode 0777)" in r.stderr
+
+
 def test_the_stored_loop_needs_nothing_of_numbas_runtime():
     """After the module's second optimisation the object calls only the C library (no Numba
     runtime or Python error paths), so a process that never imported Numba can map it."""

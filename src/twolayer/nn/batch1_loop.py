@@ -28,6 +28,10 @@ import math
 
 from numba import carray, cfunc, njit, types
 
+from .native import use_checked_numba_cache
+
+use_checked_numba_cache()  # Numba's cache (pickles) only in a directory only you can write
+
 # act: the activation's code, :data:`twolayer.nn.native.ACTIVATION_CODES` (relu 0, sigmoid 1, tanh 2, leaky_relu 3)
 
 # state: float64 [s, P]: W1 = s * V, and P = ||W1||^2 when it is tracked through the block

@@ -22,11 +22,17 @@ signature, a slower start; its code is not optimised a second time, so its float
 bits can differ from the object's) and says so on stderr: an environment-wide failure,
 so every job of a run takes the same path.
 
-Where: ``$NUMBA_CACHE_DIR/twolayer`` if that variable is set, else
-``src/twolayer/nn/__pycache__`` (Numba's own choice) when writable, else
-``$XDG_CACHE_HOME/twolayer`` (``~/.cache/twolayer``). The file name holds a digest of
-the loop's source and this file, the Numba and llvmlite versions, the CPU and its
-features, and the dtype: a change of any of them compiles a new object.
+Where: a per-user cache, ``$XDG_CACHE_HOME/twolayer`` (``~/.cache/twolayer``), or
+``$NUMBA_CACHE_DIR/twolayer`` if that variable is set; never inside the installed
+package. Code is loaded only from a directory only you can write: it is created with
+mode 0700, and before anything is read from it or written to it
+(:func:`trusted_cache_dir`) it must be a directory owned by you and not writable by
+group or others, and so must every object and record read from it; otherwise the job
+stops with a message naming it and the fix. Numba's own cache (pickles, for the
+adapter it compiles) is kept in its ``numba`` sub-directory, under the same check. The
+file name holds a digest of the loop's source and this file, the Numba and llvmlite
+versions, the CPU and its features, and the dtype: a change of any of them compiles a
+new object.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import ctypes
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -70,15 +77,60 @@ _HERE = Path(__file__).resolve().parent
 _LOADED = {}  # dtype name -> (ctypes function, what keeps its code alive, where it came from)
 
 
+class UntrustedCacheError(UserError):
+    """The compiled loop's cache directory (or a file in it) could be written by someone else."""
+
+
 def cache_dir():
-    """Where the objects live (see the module's docstring)."""
+    """Where the objects live (see the module's docstring); :func:`trusted_cache_dir` checks it."""
     env = os.environ.get("NUMBA_CACHE_DIR")
-    if env:
-        return Path(env) / "twolayer"
-    here = _HERE / "__pycache__"
-    if os.access(here if here.exists() else _HERE, os.W_OK):
-        return here
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "twolayer"
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "twolayer"
+
+
+def _fix(d):
+    return (f"run `chmod 700 '{d}'` if it is yours, or delete it (it is rebuilt), or set NUMBA_CACHE_DIR "
+            "to a directory only you can write")
+
+
+def check_private(path, is_dir):
+    """Raise :class:`UntrustedCacheError` unless ``path`` is owned by this user and not writable
+    by group or others (and is a directory, or a regular file)."""
+    st = os.stat(path)
+    kind = "directory" if is_dir else "file"
+    d = path if is_dir else path.parent
+    if is_dir and not stat.S_ISDIR(st.st_mode) or not is_dir and not stat.S_ISREG(st.st_mode):
+        raise UntrustedCacheError(f"the compiled loop's cache {path} is not a {kind}; {_fix(d)}")
+    if st.st_uid != os.getuid():
+        raise UntrustedCacheError(
+            f"the compiled loop's cache {kind} {path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}): "
+            f"its code is not loaded; {_fix(d)}"
+        )
+    if st.st_mode & 0o022:
+        raise UntrustedCacheError(
+            f"the compiled loop's cache {kind} {path} is writable by group or others (mode "
+            f"{stat.S_IMODE(st.st_mode):04o}): its code is not loaded; {_fix(d)}"
+        )
+
+
+def trusted_cache_dir():
+    """:func:`cache_dir`, created with mode 0700 if missing, once checked to be only yours."""
+    d = cache_dir()
+    try:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        d.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise UntrustedCacheError(f"cannot create the compiled loop's cache {d} ({exc.strerror}); "
+                                  "set NUMBA_CACHE_DIR to a directory of yours") from None
+    check_private(d, is_dir=True)
+    return d
+
+
+def use_checked_numba_cache():
+    """Point Numba's own cache (``cache=True``) at the checked directory, before it compiles."""
+    import numba
+
+    numba.config.CACHE_DIR = str(trusted_cache_dir() / "numba")
 
 
 def _llvm():
@@ -127,7 +179,7 @@ def cache_key(dtype):
 def paths(dtype):
     """``(object, record)`` paths of ``dtype``'s cache entry."""
     name = f"block_steps-{np.dtype(dtype).name}-{cache_key(dtype)}"
-    d = cache_dir()
+    d = trusted_cache_dir()
     return d / f"{name}.o", d / f"{name}.json"
 
 
@@ -184,6 +236,8 @@ def _loads_in_a_fresh_process(obj_path, entry):
 def _read_entry(obj_path, rec_path):
     """The stored object and its entry symbol, or None if absent or not what its record says."""
     try:
+        for path in (rec_path, obj_path):
+            check_private(path, is_dir=False)
         rec = json.loads(rec_path.read_text())
         data = obj_path.read_bytes()
     except (OSError, ValueError):
