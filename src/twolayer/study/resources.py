@@ -16,8 +16,8 @@ Estimates (the rules declare them as Snakemake resources, scaled by
 watchdog thread reads the process's resident memory (what a cluster's
 cgroup counts) five times a second and stops the job when it exceeds
 ``mem_mb`` (and :func:`check_memory` looks synchronously before any work
-and once the data are loaded, so a budget too small is caught whatever the
-thread's scheduling), and a timer stops it after ``runtime`` minutes. Both raise a
+once the data are loaded and once the compiled loop is mapped, so a budget too small
+is caught whatever the thread's scheduling), and a timer stops it after ``runtime`` minutes. Both raise a
 :class:`~twolayer.errors.UserError` in the main thread, so the job ends
 with a one-line message and, outputs being written atomically, leaves
 nothing behind that a rerun would accept. (An ``RLIMIT_DATA`` cap was
@@ -107,9 +107,10 @@ def rss_bytes():
 def check_memory(mem_mb):
     """Raise :class:`JobOutOfMemory` now if this process already holds more than ``mem_mb``.
 
-    Called before any work and after the data are loaded, so that a budget too small for
-    the job is caught at those points whatever the watchdog thread's scheduling (a short
-    job on a busy machine could otherwise finish before the watchdog's first look)."""
+    Called before any work, after the data are loaded and after the compiled loop is mapped,
+    so that a budget too small for the job is caught at those points whatever the watchdog
+    thread's scheduling (a short job on a busy machine could otherwise finish before the
+    watchdog's first look)."""
     if mem_mb and rss_bytes() > int(mem_mb * 1_000_000):
         raise JobOutOfMemory(memory_message(mem_mb))
 

@@ -102,6 +102,7 @@ def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
     full = settings.sampling == "full" or settings.batch_size is None
     if kernel_name(model.kind, None if full else settings.batch_size, settings.optimizer) == "batch1_sgd":
         load_compiled_loop(dtype)  # part of the job's start, not of its training time
+        check_memory(mem_mb)  # mapping it takes ~50 MB (llvmlite): a budget too small is seen here, not by chance
     print(
         f"{spec['study']} {spec['point']}: {type(model).__name__} on {data_path} "
         f"(train {X.shape}, val {Xv.shape}, loaded in {t_load:.2f} s), {settings.steps} steps",
