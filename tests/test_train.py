@@ -374,7 +374,7 @@ def test_a_cache_directory_others_can_write_is_refused_before_anything_is_read(m
     import hashlib
     import json
 
-    from twolayer.nn import native
+    from twolayer.nn import cache, native
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     shared = tmp_path / "twolayer"
@@ -385,30 +385,30 @@ def test_a_cache_directory_others_can_write_is_refused_before_anything_is_read(m
     (shared / f"{name}.o").write_bytes(planted)
     (shared / f"{name}.json").write_text(json.dumps({"entry": "x", "sha256": hashlib.sha256(planted).hexdigest()}))
     _no_code_runs(monkeypatch, native)
-    with pytest.raises(native.UntrustedCacheError) as err:
+    with pytest.raises(cache.UntrustedCacheError) as err:
         native.block_steps_c(np.float64)
     msg = str(err.value)
     assert f"cache directory {shared} is writable by group or others (mode 0777)" in msg
     assert f"chmod 700 '{shared}'" in msg and "NUMBA_CACHE_DIR" in msg
     shared.chmod(0o775)  # group-writable: refused as well
-    with pytest.raises(native.UntrustedCacheError, match="mode 0775"):
+    with pytest.raises(cache.UntrustedCacheError, match="mode 0775"):
         native.block_steps_c(np.float64)
 
 
 def test_a_cache_directory_of_another_user_is_refused(monkeypatch, tmp_path):
-    from twolayer.nn import native
+    from twolayer.nn import cache, native
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
-    native.trusted_cache_dir()  # yours: accepted
+    cache.trusted_cache_dir()  # yours: accepted
     owner = (tmp_path / "twolayer").stat().st_uid
-    monkeypatch.setattr(native.os, "getuid", lambda: owner + 1000)  # seen as someone else
+    monkeypatch.setattr(cache.os, "getuid", lambda: owner + 1000)  # seen as someone else
     _no_code_runs(monkeypatch, native)
-    with pytest.raises(native.UntrustedCacheError, match=rf"owned by uid {owner}, not by you \(uid {owner + 1000}\)"):
+    with pytest.raises(cache.UntrustedCacheError, match=rf"owned by uid {owner}, not by you \(uid {owner + 1000}\)"):
         native.block_steps_c(np.float64)
 
 
 def test_a_cached_file_others_can_write_is_refused(monkeypatch, tmp_path):
-    from twolayer.nn import native
+    from twolayer.nn import cache, native
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     obj, rec = native.paths(np.float64)
@@ -416,7 +416,7 @@ def test_a_cached_file_others_can_write_is_refused(monkeypatch, tmp_path):
     rec.write_text("{}")
     rec.chmod(0o666)
     _no_code_runs(monkeypatch, native)
-    with pytest.raises(native.UntrustedCacheError, match=f"cache file {rec} is writable by group or others"):
+    with pytest.raises(cache.UntrustedCacheError, match=f"cache file {rec} is writable by group or others"):
         native.block_steps_c(np.float64)
 
 
@@ -427,13 +427,13 @@ def test_the_cache_is_per_user_private_and_never_in_the_package(monkeypatch, tmp
     import sys
     from pathlib import Path
 
-    from twolayer.nn import native
+    from twolayer.nn import cache
 
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    d = native.trusted_cache_dir()
+    d = cache.trusted_cache_dir()
     assert d == tmp_path / "xdg" / "twolayer" and stat.S_IMODE(d.stat().st_mode) == 0o700
-    package = Path(native.__file__).resolve().parents[1]
+    package = Path(cache.__file__).resolve().parents[1]
     assert package not in d.resolve().parents
     # Numba's own cache (pickles) goes to the checked directory, and is refused with it
     code = "import numba, twolayer.nn.batch1_loop; print(numba.config.CACHE_DIR)"

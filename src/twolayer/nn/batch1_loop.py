@@ -28,7 +28,7 @@ import math
 
 from numba import carray, cfunc, njit, types
 
-from .native import use_checked_numba_cache
+from .cache import use_checked_numba_cache
 
 use_checked_numba_cache()  # Numba's cache (pickles) only in a directory only you can write
 

@@ -1,0 +1,74 @@
+"""Where the compiled loop's code is kept, and the check that only you can write it.
+
+A per-user cache, never inside the installed package: ``$NUMBA_CACHE_DIR/twolayer`` if
+that variable is set, else ``$XDG_CACHE_HOME/twolayer`` (``~/.cache/twolayer``). It is
+created with mode 0700, and :func:`trusted_cache_dir` refuses it (a
+:class:`UntrustedCacheError` naming it and the fix) unless it is a directory owned by you
+that neither group nor others can write; :func:`check_private` holds every file read
+from it to the same. :mod:`twolayer.nn.native` keeps its objects there, and Numba's own
+cache goes to its ``numba`` sub-directory (:func:`use_checked_numba_cache`).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from ..errors import UserError
+
+
+class UntrustedCacheError(UserError):
+    """The compiled loop's cache directory (or a file in it) could be written by someone else."""
+
+
+def cache_dir():
+    """Where the objects live (see the module's docstring); :func:`trusted_cache_dir` checks it."""
+    env = os.environ.get("NUMBA_CACHE_DIR")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "twolayer"
+
+
+def _fix(d):
+    return (f"run `chmod 700 '{d}'` if it is yours, or delete it (it is rebuilt), or set NUMBA_CACHE_DIR "
+            "to a directory only you can write")
+
+
+def check_private(path, is_dir):
+    """Raise :class:`UntrustedCacheError` unless ``path`` is owned by this user and not writable
+    by group or others (and is a directory, or a regular file)."""
+    st = os.stat(path)
+    kind = "directory" if is_dir else "file"
+    d = path if is_dir else path.parent
+    if is_dir and not stat.S_ISDIR(st.st_mode) or not is_dir and not stat.S_ISREG(st.st_mode):
+        raise UntrustedCacheError(f"the compiled loop's cache {path} is not a {kind}; {_fix(d)}")
+    if st.st_uid != os.getuid():
+        raise UntrustedCacheError(
+            f"the compiled loop's cache {kind} {path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}): "
+            f"its code is not loaded; {_fix(d)}"
+        )
+    if st.st_mode & 0o022:
+        raise UntrustedCacheError(
+            f"the compiled loop's cache {kind} {path} is writable by group or others (mode "
+            f"{stat.S_IMODE(st.st_mode):04o}): its code is not loaded; {_fix(d)}"
+        )
+
+
+def trusted_cache_dir():
+    """:func:`cache_dir`, created with mode 0700 if missing, once checked to be only yours."""
+    d = cache_dir()
+    try:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        d.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise UntrustedCacheError(f"cannot create the compiled loop's cache {d} ({exc.strerror}); "
+                                  "set NUMBA_CACHE_DIR to a directory of yours") from None
+    check_private(d, is_dir=True)
+    return d
+
+
+def use_checked_numba_cache():
+    """Point Numba's own cache (``cache=True``) at the checked directory, before it compiles."""
+    import numba
+
+    numba.config.CACHE_DIR = str(trusted_cache_dir() / "numba")
