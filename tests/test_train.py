@@ -420,6 +420,31 @@ def test_a_cached_file_others_can_write_is_refused(monkeypatch, tmp_path):
         native.block_steps_c(np.float64)
 
 
+def test_a_stored_loop_is_private_whatever_the_umask(monkeypatch, tmp_path):
+    """With the common umask 002 the object and record are still written 0600, so the next job
+    loads them instead of refusing them as group-writable (no compile: a stand-in object)."""
+    import os
+    import re
+    import stat
+
+    from twolayer.nn import cache, native
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(native, "compile_object", lambda dtype: (b"stand-in object", "entry"))
+    monkeypatch.setattr(native, "_loads_in_a_fresh_process", lambda *args: True)
+    obj, rec = native.paths(np.float64)
+    old = os.umask(0o002)
+    try:
+        native._build(np.float64, obj, rec)
+    finally:
+        os.umask(old)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (obj, rec)] == [0o600, 0o600]
+    assert native._read_entry(obj, rec) == (b"stand-in object", "entry")
+    rec.chmod(0o664)  # a file's fix is to delete it: chmod of the directory would not mend it
+    with pytest.raises(cache.UntrustedCacheError, match=re.escape(f"(mode 0664): its code is not loaded; delete '{rec}'")):
+        native._read_entry(obj, rec)
+
+
 def test_the_cache_is_per_user_private_and_never_in_the_package(monkeypatch, tmp_path):
     import os
     import stat

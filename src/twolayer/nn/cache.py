@@ -5,8 +5,10 @@ that variable is set, else ``$XDG_CACHE_HOME/twolayer`` (``~/.cache/twolayer``).
 created with mode 0700, and :func:`trusted_cache_dir` refuses it (a
 :class:`UntrustedCacheError` naming it and the fix) unless it is a directory owned by you
 that neither group nor others can write; :func:`check_private` holds every file read
-from it to the same. :mod:`twolayer.nn.native` keeps its objects there, and Numba's own
-cache goes to its ``numba`` sub-directory (:func:`use_checked_numba_cache`).
+from it to the same (:func:`os.stat` follows a symlink: a symlinked cache directory or file
+is judged by its target, which must pass the same checks). :mod:`twolayer.nn.native` keeps
+its objects there, written with mode 0600 whatever the umask, and Numba's own cache goes
+to its ``numba`` sub-directory (:func:`use_checked_numba_cache`).
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ def cache_dir():
     return base / "twolayer"
 
 
-def _fix(d):
-    return (f"run `chmod 700 '{d}'` if it is yours, or delete it (it is rebuilt), or set NUMBA_CACHE_DIR "
-            "to a directory only you can write")
+def _fix(path, is_dir=True):
+    mend = f"run `chmod 700 '{path}'` if it is yours, or delete it" if is_dir else f"delete '{path}'"
+    return f"{mend} (it is rebuilt), or set NUMBA_CACHE_DIR to a directory only you can write"
 
 
 def check_private(path, is_dir):
@@ -39,18 +41,17 @@ def check_private(path, is_dir):
     by group or others (and is a directory, or a regular file)."""
     st = os.stat(path)
     kind = "directory" if is_dir else "file"
-    d = path if is_dir else path.parent
     if is_dir and not stat.S_ISDIR(st.st_mode) or not is_dir and not stat.S_ISREG(st.st_mode):
-        raise UntrustedCacheError(f"the compiled loop's cache {path} is not a {kind}; {_fix(d)}")
+        raise UntrustedCacheError(f"the compiled loop's cache {path} is not a {kind}; {_fix(path, is_dir)}")
     if st.st_uid != os.getuid():
         raise UntrustedCacheError(
             f"the compiled loop's cache {kind} {path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}): "
-            f"its code is not loaded; {_fix(d)}"
+            f"its code is not loaded; {_fix(path, is_dir)}"
         )
     if st.st_mode & 0o022:
         raise UntrustedCacheError(
             f"the compiled loop's cache {kind} {path} is writable by group or others (mode "
-            f"{stat.S_IMODE(st.st_mode):04o}): its code is not loaded; {_fix(d)}"
+            f"{stat.S_IMODE(st.st_mode):04o}): its code is not loaded; {_fix(path, is_dir)}"
         )
 
 

@@ -199,11 +199,13 @@ def _build(dtype, obj_path, rec_path):
     try:
         with atomic_path(obj_path) as tmp:
             Path(tmp).write_bytes(data)
+            os.chmod(tmp, 0o600)  # whatever the umask: a group-writable object would be refused by the next job
         if not _loads_in_a_fresh_process(obj_path, entry):
             obj_path.unlink(missing_ok=True)
             raise RuntimeError("a fresh process could not map the compiled object")
         with atomic_path(rec_path) as tmp:
             Path(tmp).write_text(json.dumps(rec, indent=2, sort_keys=True) + "\n")
+            os.chmod(tmp, 0o600)
     except OSError:
         pass  # not stored (read-only, or another job stored the same bytes at this moment): use it from memory
     return data, entry
