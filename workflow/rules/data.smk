@@ -4,8 +4,6 @@
 
 import shlex
 
-from twolayer.data.fetch import DOWNLOAD_DEFAULTS
-
 
 rule fetch:
     output:
@@ -16,8 +14,8 @@ rule fetch:
         timeout=PLAN.download["timeout"],
         retries=PLAN.download["retries"],
         # download bounds (twolayer.data.fetch): per file and URL, and for files that record no size
-        deadline=PLAN.download.get("deadline", DOWNLOAD_DEFAULTS["deadline"]),
-        max_bytes=PLAN.download.get("max_bytes", DOWNLOAD_DEFAULTS["max_bytes"]),
+        deadline=PLAN.download["deadline"],
+        max_bytes=PLAN.download["max_bytes"],
     log:
         "results/logs/fetch/{dataset}.log",
     threads: 1

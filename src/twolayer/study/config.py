@@ -191,7 +191,7 @@ def canonical(value, schema, root=None):
     return value
 
 
-#: values a config may hold once its YAML aliases are written out (the full default config: ~2,000)
+#: values a config may hold once its YAML aliases are written out (config/config.yaml: a few hundred)
 MAX_CONFIG_VALUES = 100_000
 #: characters of one problem's message; a longer one keeps its start and its end
 MAX_PROBLEM_CHARS = 400
@@ -490,7 +490,7 @@ class Plan:
         self.source_specs = {**builtin_specs(), **(config.get("datasets") or {})}
         self.recipes = {**copy.deepcopy(BUILTIN_RECIPES), **(config.get("recipes") or {})}
         self.raw_dirs = list(config.get("raw_dirs") or DEFAULT_SEARCH_DIRS)
-        self.download = {k: DOWNLOAD_DEFAULTS[k] for k in ("timeout", "retries")} | (config.get("download") or {})
+        self.download = {k: DOWNLOAD_DEFAULTS[k] for k in ("timeout", "retries", "deadline", "max_bytes")} | (config.get("download") or {})
         res = config.get("resources") or {}
         self.resources = {
             rule: {"mem_factor": 1.0, "runtime_factor": 1.0, "retries": 1, **(res.get(rule) or {})}
