@@ -125,7 +125,7 @@ def test_numbers_are_canonical_by_their_schema_type(default):
     t["steps"] = float(t["steps"])  # an integer written as a float
     t["schedule"] = dict(reversed(list(t["schedule"].items())))  # key order
     other = validate(spelled, SCHEMA)
-    assert plain.download == other.download == {"timeout": 30.0, "retries": 2}
+    assert plain.download == other.download == {"timeout": 30.0, "retries": 2, "deadline": 3600.0, "max_bytes": 2 << 30}
     assert isinstance(other.download["timeout"], float) and isinstance(other.download["retries"], int)
     for pid in [p.id for p in plain.study("fashion_mnist").points][:5]:
         assert plain.spec_json("fashion_mnist", pid) == other.spec_json("fashion_mnist", pid)
