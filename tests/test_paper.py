@@ -20,7 +20,8 @@ from twolayer.data.preprocess import get_recipe, normalise
 from twolayer.errors import InputError
 from twolayer.integrity import seal
 from twolayer.nn.net import TwoLayerNet
-from twolayer.nn.train import TrainSettings, train_model, watch_every
+from twolayer.nn.train import TrainSettings, train_model
+from twolayer.study.jobspec import block_every
 from twolayer.study.figures.report_figs import report_pca, w2_images, w2_shape
 from twolayer.study.scorecard import (
     MEASURES,
@@ -101,7 +102,7 @@ def _train(monitor, steps=3000):
     s = TrainSettings(steps=steps, lr=0.05, reg=1e-5, batch_size=1, sampling="with_replacement",
                       schedule={"name": "exponential", "gamma": 0.9, "decay_steps": 1000}, log_every=100,
                       eval_every=700, eval_train_subset=100)
-    train_model(net, X, y, X[:50], y[:50], s, seed=5, monitor=monitor)
+    train_model(net, X, y, X[:50], y[:50], s, seed=5, monitor=monitor, block_every=block_every(steps))
     return net
 
 
@@ -111,10 +112,19 @@ def test_a_monitor_sees_51_points_and_leaves_the_weights_bit_identical():
     plain = _train(None)
     for k in plain.params:
         np.testing.assert_array_equal(watched.params[k], plain.params[k])
-    every = watch_every(3000)
+    every = block_every(3000)
     assert [s for s, _ in seen] == list(range(every, 3001, every))  # 50 points; the replay adds step 0
     np.testing.assert_array_equal(seen[-1][1], plain.params["W1"])
 
+
+
+def test_a_monitor_needs_the_block_ends_of_the_run_it_watches():
+    net = TwoLayerNet(3, 4, 2, rng=np.random.default_rng(0))
+    X, y = np.zeros((4, 3)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="give block_every"):
+        train_model(net, X, y, X, y, TrainSettings(steps=4, lr=0.1, batch_size=1), monitor=lambda s, m: None)
+    with pytest.raises(ValueError, match="positive integer"):
+        train_model(net, X, y, X, y, TrainSettings(steps=4, lr=0.1, batch_size=1), block_every=0.5)
 
 # ---------------------------------------------------------------- Fashion-MNIST with its own statistics
 

@@ -38,16 +38,6 @@ from .schedules import describe as describe_schedule
 from .schedules import make_schedule
 
 MAX_BLOCK = 16_384  # steps per kernel call between bookkeeping
-# Every run also ends a block at each multiple of steps // (WATCH_POINTS - 1): the points where a
-# ``monitor`` looks (twolayer.study.trace replays a winner and watches it there). Block ends are
-# where the batch-1 kernel settles its delayed updates, so a run with a monitor and one without
-# have the same block ends and give bit-identical weights.
-WATCH_POINTS = 51
-
-
-def watch_every(steps):
-    """The steps between two points a ``monitor`` sees (51 points: 0, steps/50, ..., steps)."""
-    return max(int(steps) // (WATCH_POINTS - 1), 1)
 
 
 @dataclass(frozen=True)
@@ -125,19 +115,29 @@ class History:
         }
 
 
-def train_model(model, X, y, X_val, y_val, settings, seed=0, log=None, monitor=None):
+def train_model(model, X, y, X_val, y_val, settings, seed=0, log=None, monitor=None, block_every=None):
     """Train ``model`` in place on (X, y), validating on (X_val, y_val); return a :class:`History`.
 
     X: (N, D) in the model's dtype (other dtypes are refused, never silently
     converted); y: (N,) integer labels. ``seed`` (an int or a
     :class:`numpy.random.SeedSequence`) drives sampling and the subset
     used for interim train accuracy. ``log``: a text stream for progress
-    lines (default ``sys.stderr`` when ``settings.verbose_every``). ``monitor(step, model)``:
-    called at every multiple of :func:`watch_every` and after the last step, with the
-    weights after ``step`` updates (before any evaluation there); it must not change the
-    model, and it does not change the training (the weights are bit-identical without it).
+    lines (default ``sys.stderr`` when ``settings.verbose_every``).
+
+    ``block_every``: a block of steps also ends at every multiple of it. Block ends are
+    where the batch-1 kernel settles its delayed updates, so they fix the weights' rounding:
+    two runs with the same ``block_every`` give bit-identical weights, and a run that is
+    watched must use the ``block_every`` of the run it replays (the study passes
+    :func:`twolayer.study.jobspec.block_every` to both). ``monitor(step, model)``: called at
+    every multiple of ``block_every`` and after the last step, with the weights after
+    ``step`` updates (before any evaluation there); it must not change the model, and it
+    does not change the training (the weights are bit-identical without it).
     """
-    return _Training(model, X, y, X_val, y_val, settings, seed, log, monitor).run()
+    if monitor is not None and block_every is None:
+        raise ValueError("a monitor is called at every multiple of block_every: give block_every too")
+    if block_every is not None and (int(block_every) != block_every or block_every < 1):
+        raise ValueError(f"block_every must be a positive integer (steps) or None, got {block_every!r}")
+    return _Training(model, X, y, X_val, y_val, settings, seed, log, monitor, block_every).run()
 
 
 class _Training:
@@ -146,9 +146,10 @@ class _Training:
     the evaluations (:meth:`run`, :meth:`_record_losses`); evaluations and progress
     lines (:meth:`_evaluate`, :meth:`_report`); the history (:meth:`_history`)."""
 
-    def __init__(self, model, X, y, X_val, y_val, settings, seed, log, monitor=None):
+    def __init__(self, model, X, y, X_val, y_val, settings, seed, log, monitor=None, block_every=None):
         settings.validate()
         self.monitor = monitor
+        self.block_every = int(block_every) if block_every else None
         self.t_start = time.perf_counter()
         dt = model.dtype
         for name, arr in (("X", X), ("X_val", X_val)):
@@ -205,7 +206,7 @@ class _Training:
 
     def _run(self):
         steps, eval_every, verbose = self.steps, self.eval_every, self.verbose
-        watch = watch_every(steps)
+        watch = self.block_every or steps
         while self.t < steps:
             t = self.t
             next_eval = (t // eval_every + 1) * eval_every

@@ -22,6 +22,18 @@ from ..nn.schedules import make_schedule
 from ..nn.train import TrainSettings
 
 
+# The report's Fig. 2 watches the winner's replay (twolayer.study.trace) at 51 points. Every
+# job ends a block of steps at those points, so the replay, which stops there, ends its
+# blocks where the winner's job did and gives its weights bit for bit.
+WATCH_POINTS = 51
+
+
+def block_every(steps):
+    """The steps between two block ends of every job (and two points the trace watches):
+    ``steps / 50``, so 51 points 0, steps/50, ..., steps (``train_model(block_every=...)``)."""
+    return max(int(steps) // (WATCH_POINTS - 1), 1)
+
+
 class SpecError(UserError):
     """A job spec whose settings the training refuses (a config problem: it names the point)."""
 

@@ -30,7 +30,7 @@ from ..nn.classifier import resolve_dtype
 from ..nn.kernels import kernel_name, load_compiled_loop
 from ..nn.train import train_model
 from .axes import AXES, SOURCES, spec_value
-from .jobspec import build_model, check_spec, train_settings
+from .jobspec import block_every, build_model, check_spec, train_settings
 from .modelio import save_model
 from .resources import check_memory
 
@@ -109,7 +109,8 @@ def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
         file=log,
         flush=True,
     )
-    history = train_model(model, X, y, Xv, yv, settings, seed=train_ss, log=log)
+    history = train_model(model, X, y, Xv, yv, settings, seed=train_ss, log=log,
+                          block_every=block_every(settings.steps))
     save_model(model_out, model, history, spec, seeds, data_path, attrs["fingerprint"],
                checks_record(attrs, verified))
     record = metrics_record(spec, history, model)

@@ -6,7 +6,7 @@ validation set, without the regulariser, and the train and validation accuracy, 
 training one batch-1 model here (51 x 55,000 forward passes against 240,000 single
 steps), so it is not done for every grid point: once the winner is known, its training is
 replayed from its recorded spec and seeds and watched at the 51 points of
-:func:`twolayer.nn.train.watch_every`, where every run ends a block of steps. The replay's
+:func:`twolayer.study.jobspec.block_every`, where every job ends a block of steps. The replay's
 final weights are compared with the winner's (``max_weight_diff``, 0.0 when the replay ran
 with the winner's BLAS and thread count, as the workflow does).
 """
@@ -25,7 +25,7 @@ from ..data.store import load_split, read_attrs
 from ..errors import InputError
 from ..nn.classifier import resolve_dtype
 from ..nn.train import train_model
-from .jobspec import build_model, train_settings
+from .jobspec import block_every, build_model, train_settings
 from .modelio import ModelFile
 from .runner import job_seeds
 
@@ -81,7 +81,8 @@ def trace_winner(winner_json, data_path, out, log=None):
                 rec[k].append(v)
 
         watch(0, model)
-        hist = train_model(model, X, y, Xv, yv, settings, seed=train_ss, log=log, monitor=watch)
+        hist = train_model(model, X, y, Xv, yv, settings, seed=train_ss, log=log, monitor=watch,
+                           block_every=block_every(settings.steps))  # as the job did
         diff = max(float(np.max(np.abs(model.params[k].astype(np.float64) - mf.params[k]))) for k in mf.params)
         for k, v in rec.items():
             f.create_dataset(k, data=np.asarray(v, dtype=np.int64 if k == "step" else np.float64))
