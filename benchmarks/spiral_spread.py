@@ -32,7 +32,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=30)
     args = ap.parse_args()
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    plan = validate({"studies": {"spiral": cfg["studies"]["spiral"]}}, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    plan = validate({"studies": {"spiral": cfg["studies"]["spiral"]}})
     study = plan.study("spiral")
     for label, (point, iteration) in CASES.items():
         spec = next(

@@ -81,7 +81,7 @@ def job_seconds(data, tmp):
     """Wall time of one ``twolayer train`` of the middle point of config.yaml's fashion_mnist on ``data``."""
     from twolayer.study.config import load
 
-    study = load(REPO / "config/config.yaml", REPO / "workflow/schemas/config.schema.yaml").study("fashion_mnist")
+    study = load(REPO / "config/config.yaml").study("fashion_mnist")
     spec = study.spec(study.points[len(study.points) // 2].id)
     cmd = ["twolayer", "--threads", "1", "train", "--spec", json.dumps(spec), "--data", str(data),
            "--model", str(Path(tmp) / "model.h5"), "--metrics", str(Path(tmp) / "metrics.json")]

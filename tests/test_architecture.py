@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -28,12 +30,15 @@ from twolayer.study import axes as axes_mod
 from twolayer.study.config import (
     MODEL_DEFAULTS,
     TRAINING_DEFAULTS,
+    ConfigError,
     load_schema,
+    schema_with_axes,
     validate,
 )
+from twolayer.schemas import schema_file
 from twolayer.study.figures import labels
 
-SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = schema_file("config")  # the package's
 SRC = REPO / "src" / "twolayer"
 
 
@@ -70,11 +75,26 @@ def test_the_schema_names_exactly_what_the_registries_hold(schema):
     assert set(labels.OPTIMIZER_NAMES) == set(OPTIMIZERS)
 
 
-def test_the_schema_grid_block_is_the_axes(schema):
-    grid = schema["$defs"]["grid"]["properties"]
-    assert list(grid) == list(axes_mod.AXES)
+def test_the_schema_on_disk_is_complete_and_its_grid_block_is_the_axes(tmp_path):
+    """The shipped schema is the one validation reads, as it is on disk; its grid block is
+    generated from the axes (`twolayer schema --write`), and a stale one is refused."""
     raw = yaml.safe_load(SCHEMA_PATH.read_text())
-    assert "properties" not in raw["$defs"]["grid"], "the grid block is built from twolayer.study.axes, not written twice"
+    assert list(raw["$defs"]["grid"]["properties"]) == list(axes_mod.AXES)
+    assert raw["$defs"]["grid"] == axes_mod.grid_schema()
+    for a in axes_mod.AXES.values():
+        assert raw["$defs"]["grid"]["properties"][a.key]["items"] == a.item
+    ok = subprocess.run([sys.executable, "-m", "twolayer", "schema"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    stale = tmp_path / "config.schema.yaml"
+    stale.write_text(SCHEMA_PATH.read_text().replace("      seed: {type: array", "      seeds: {type: array"))
+    with pytest.raises(ConfigError, match="twolayer schema --write"):
+        load_schema(stale)
+    check = subprocess.run([sys.executable, "-m", "twolayer", "schema", "--schema", str(stale)], capture_output=True, text=True)
+    assert check.returncode != 0 and "twolayer schema --write" in check.stderr
+    wrote = subprocess.run([sys.executable, "-m", "twolayer", "schema", "--write", "--schema", str(stale)],
+                           capture_output=True, text=True)
+    assert wrote.returncode == 0, wrote.stderr
+    assert stale.read_text() == SCHEMA_PATH.read_text()  # written anew: the same bytes as the shipped one
 
 
 def _readme_rows(heading):
@@ -131,10 +151,12 @@ def test_a_new_grid_axis_is_one_entry(monkeypatch, tmp_path):
     mu = axes_mod.Axis("mu", "mu", float, "training.optimizer.mu", "mu", "Momentum", "momentum μ",
                        {"type": "number", "minimum": 0, "exclusiveMaximum": 1})
     monkeypatch.setitem(axes_mod.AXES, "mu", mu)
+    fresh = tmp_path / "config.schema.yaml"  # the schema's grid block, written anew (twolayer schema --write)
+    fresh.write_text(schema_with_axes(SCHEMA_PATH.read_text()))
     cfg = {"studies": {"s": {"dataset": "spiral", "recipe": "spiral", "model": {"hidden": 8, "dtype": "float64"},
                              "training": {"steps": 30, "batch_size": 20, "optimizer": {"name": "momentum"}, "log_every": 10},
                              "grid": {"lr": [0.1], "mu": [0.5, 0.9]}}}}
-    plan = validate(cfg, SCHEMA_PATH)
+    plan = validate(cfg, fresh)
     study = plan.study("s")
     assert [p.id for p in study.points] == ["lr~0.1/mu~0.5", "lr~0.1/mu~0.9"] and study.axes == ["lr", "mu"]
     rng = np.random.default_rng(0)
@@ -170,7 +192,7 @@ def test_a_new_grid_axis_is_one_entry(monkeypatch, tmp_path):
 
 
 # -- imports ------------------------------------------------------------------------------------
-LAYERS = {"cli": 3, "__main__": 3, "study": 2, "nn": 1, "data": 1, "errors": 0, "atomic": 0, "progress": 0, "integrity": 0, "__init__": 0}
+LAYERS = {"cli": 3, "__main__": 3, "study": 2, "nn": 1, "data": 1, "schemas": 0, "errors": 0, "atomic": 0, "progress": 0, "integrity": 0, "__init__": 0}
 
 
 def _module_imports():

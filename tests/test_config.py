@@ -15,8 +15,9 @@ from twolayer.study.config import (
     point_id,
     validate,
 )
+from twolayer.schemas import schema_file
 
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = schema_file("config")  # the package's
 
 
 @pytest.fixture
@@ -219,3 +220,17 @@ def test_a_long_value_is_shown_in_part(default):
     assert len(line) < 500
     assert line.strip().startswith("raw_dirs: {'dir0': '/data/0'") and line.endswith("is not of type 'array'")
     assert "characters ...]" in line
+
+
+def test_check_config_runs_from_any_directory(tmp_path):
+    """The schemas ship in the package (importlib.resources): the CLI needs no repository
+    layout and no working directory, and counts the demo's jobs from anywhere."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "twolayer", "check-config", str(REPO / "config" / "demo.yaml")],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    plan = load(REPO / "config" / "demo.yaml")
+    jobs = sum(len(s.models) for s in plan.studies.values())
+    assert f"valid; {jobs} training jobs" in out.stdout

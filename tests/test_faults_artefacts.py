@@ -19,7 +19,6 @@ import h5py
 import numpy as np
 import pytest
 import xxhash
-from workflow_helpers import REPO
 
 from twolayer.data.prepare import prepare_dataset
 from twolayer.data.preprocess import get_recipe
@@ -42,7 +41,7 @@ def twolayer(*args, cwd):
 
 
 def spec():
-    plan = validate(CONFIG, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    plan = validate(CONFIG)
     st = plan.study("s")
     return st.spec(st.points[0].id)
 

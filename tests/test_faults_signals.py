@@ -15,11 +15,11 @@ import signal
 import subprocess
 
 import pytest
-from workflow_helpers import REPO
 
 from twolayer.study.config import validate
+from twolayer.schemas import schema_file
 
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = schema_file("config")  # the package's
 
 
 def spiral_job(tmp_path, steps):

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.text import Text
-from workflow_helpers import REPO
 
 from twolayer.integrity import seal
 from twolayer.study.aggregate import ranked, read_table, table_columns
@@ -264,7 +263,7 @@ def spiral(tmp_path_factory):
     from twolayer.study.runner import run_job
 
     tmp = tmp_path_factory.mktemp("spiral")
-    st = validate(CONFIG, REPO / "workflow" / "schemas" / "config.schema.yaml").study("s")
+    st = validate(CONFIG).study("s")
     data = tmp / "spiral.h5"
     prepare_dataset(get_source("spiral"), "spiral", get_recipe("spiral"), None, data)
     metrics = []

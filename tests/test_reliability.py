@@ -201,7 +201,7 @@ def test_a_job_out_of_memory_fails_cleanly_and_is_retried_with_more(served, tmp_
     cfg["studies"]["grid"]["grid"] = {"activation": ["relu"], "hidden": [8], "lr": [1.0e-2], "reg": [1.0e-5]}
     from twolayer.study.config import validate
 
-    plan = validate(cfg, REPO / "workflow/schemas/config.schema.yaml")
+    plan = validate(cfg)
     estimate = plan.train_mem_mb("grid", "act~relu/h~8/lr~0.01/reg~1e-05", 0.5)
     # attempt 1 gets 80% of the baseline (too little), attempt 2 twice that (enough)
     cfg["resources"] = {"train": {"mem_factor": 0.8 * baseline_mb / estimate, "retries": 1}}
@@ -224,7 +224,7 @@ def _train_cli(tmp_path, extra, steps, env=None):
     prepare_dataset(get_source("spiral"), "spiral", get_recipe("spiral"), None, data)
     cfg = {"studies": {"s": {"dataset": "spiral", "recipe": "spiral", "model": {"hidden": 50, "dtype": "float64"},
                              "training": {"steps": steps, "batch_size": 1, "lr": 0.01}, "grid": {"reg": [0.0]}}}}
-    spec = validate(cfg, REPO / "workflow/schemas/config.schema.yaml").study("s").spec("reg~0.0")
+    spec = validate(cfg).study("s").spec("reg~0.0")
     out = tmp_path / "m"
     cmd = [sys.executable, "-m", "twolayer", "train", "--spec", json.dumps(spec), "--data", str(data),
            "--model", str(out / "model.h5"), "--metrics", str(out / "metrics.json"), *extra]

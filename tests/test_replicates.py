@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import REPO, dry_run, run_snakemake
+from workflow_helpers import dry_run, run_snakemake
 
 from twolayer.integrity import sealed_record
 from twolayer.study.aggregate import build_table, point_table, select_top, winner_record
@@ -22,8 +22,9 @@ from twolayer.study.replication import (
     variance_frame,
 )
 from twolayer.study.runner import job_seeds
+from twolayer.schemas import schema_file
 
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = schema_file("config")  # the package's
 
 
 def spiral_study(**extra):

@@ -6,7 +6,6 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import REPO
 
 from twolayer.data.prepare import prepare_dataset
 from twolayer.data.preprocess import get_recipe
@@ -43,7 +42,7 @@ CONFIG = {
 def study(tmp_path_factory):
     """A trained spiral study (one model diverges), without Snakemake."""
     tmp = tmp_path_factory.mktemp("study")
-    plan = validate(CONFIG, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    plan = validate(CONFIG)
     st = plan.study("s")
     data = tmp / "spiral.h5"
     prepare_dataset(get_source("spiral"), "spiral", get_recipe("spiral"), None, data)
@@ -92,7 +91,7 @@ def test_training_never_reads_the_test_split(study, tmp_path):
     stripped.write_bytes(data.read_bytes())
     with h5py.File(stripped, "a") as f:
         del f["test"]
-    plan = validate(CONFIG, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    plan = validate(CONFIG)
     spec = plan.study("s").spec("model~linear/lr~1.0/reg~0.001")
     rec = run_job(spec, stripped, tmp_path / "m.h5", tmp_path / "m.json")
     assert rec["status"] == "ok"
@@ -103,7 +102,7 @@ def test_training_never_reads_the_test_split(study, tmp_path):
 
 def test_a_data_file_of_another_recipe_is_refused_before_training(study, tmp_path):
     _, data, _ = study
-    plan = validate(CONFIG, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    plan = validate(CONFIG)
     spec = plan.study("s").spec("model~linear/lr~1.0/reg~0.001")
     spec["recipe"] = "report"
     with pytest.raises(DataFileError, match="provenance mismatch: it was made with recipe 'spiral', expected 'report'"):

@@ -97,6 +97,24 @@ def cmd_check_config(args):
           f"{plural(len(plan.studies), 'study', 'studies')}; every job's settings checked")
 
 
+def cmd_schema(args):
+    from .study.config import DEFAULT_SCHEMA, ConfigError, schema_with_axes
+
+    path = DEFAULT_SCHEMA if args.schema is None else Path(args.schema)
+    text = path.read_text()
+    fresh = schema_with_axes(text)
+    if fresh == text:
+        print(f"{path}: its grid block is that of the axes (twolayer.study.axes)")
+    elif args.write:
+        from .atomic import write_text
+
+        write_text(path, fresh)
+        print(f"{path}: grid block written anew from the axes")
+    else:
+        raise ConfigError(f"{path}: its grid block is not that of the axes (twolayer.study.axes); "
+                          "write it anew: twolayer schema --write")
+
+
 def cmd_train(args):
     # the runner imports NumPy & co. before the memory budget applies
     from .study.resources import apply_limits, release_limits
@@ -232,8 +250,13 @@ def build_parser():
 
     c = sub.add_parser("check-config", help="validate a config and count its jobs")
     c.add_argument("config")
-    c.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
+    c.add_argument("--schema", default=None, help="a config schema (default: the package's)")
     c.set_defaults(func=cmd_check_config)
+
+    sch = sub.add_parser("schema", help="check (or write anew) the config schema's grid block, generated from the axes")
+    sch.add_argument("--schema", default=None, help="the schema file (default: the package's)")
+    sch.add_argument("--write", action="store_true", help="write the grid block anew (default: only check it)")
+    sch.set_defaults(func=cmd_schema)
 
     t = sub.add_parser("train", help="train one grid point (a job spec) and write its model and metrics")
     t.add_argument("--spec", required=True, help="the job spec as JSON (the workflow builds it from the config)")
@@ -319,7 +342,7 @@ def build_parser():
     sc.add_argument("--published", default="config/published.yaml", help="the published numbers (YAML)")
     sc.add_argument("--run", required=True, help="what ran: studies and their result files, as JSON (the workflow builds it)")
     sc.add_argument("--out-dir", default="results", help="where scorecard.{csv,md,tex,html} go")
-    sc.add_argument("--schema", default=None, help="the schema of the published numbers (default: the repository's)")
+    sc.add_argument("--schema", default=None, help="the schema of the published numbers (default: the package's)")
     sc.set_defaults(func=cmd_scorecard)
     return p
 

@@ -17,14 +17,14 @@ from twolayer.study.scorecard import load_published
 from twolayer.study.tables import TABLES
 
 try:
-    PLAN = validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+    PLAN = validate(config)  # by the package's schema (twolayer/schemas/config.schema.yaml)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 # The published numbers the scorecard compares this run with (workflow/rules/scorecard.smk).
 PUBLISHED = str(Path(workflow.basedir) / "config" / "published.yaml")
 try:
-    PUBLISHED_NUMBERS = load_published(PUBLISHED, Path(workflow.basedir) / "workflow" / "schemas" / "published.schema.yaml")
+    PUBLISHED_NUMBERS = load_published(PUBLISHED)
 except UserError as exc:
     raise WorkflowError(str(exc)) from None
 

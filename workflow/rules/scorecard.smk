@@ -18,7 +18,6 @@ rule scorecard:
     params:
         published=PUBLISHED,
         run=json.dumps(scorecard_run(), sort_keys=True),
-        schema=Path(workflow.basedir) / "workflow" / "schemas" / "published.schema.yaml",
         code=CODE["scorecard"],
         html=CODE["html"],
     log:
@@ -26,5 +25,5 @@ rule scorecard:
     localrule: True
     threads: 1
     shell:
-        "twolayer scorecard --published {params.published:q} --run {params.run:q} --schema {params.schema:q}"
+        "twolayer scorecard --published {params.published:q} --run {params.run:q}"
         " --out-dir results > {log} 2>&1"

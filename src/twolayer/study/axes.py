@@ -9,15 +9,16 @@ needs to know of it:
 * ``column``: its column in ``metrics.json`` and ``table.csv`` (``steps`` is
   ``steps_planned``, since ``steps`` counts the steps done);
 * ``label``: its header in the paper tables, and ``name``: how a figure names it;
-* ``item``: the JSON schema of one value, from which the schema's grid block is built
-  (:func:`grid_schema`), so the schema cannot forget an axis;
+* ``item``: the JSON schema of one value, from which the schema's grid block is
+  generated (:func:`grid_schema`; ``twolayer schema --write`` writes it into
+  ``twolayer/schemas/config.schema.yaml``, and a schema whose grid block is not that of
+  the axes is refused), so the schema cannot forget an axis;
 * ``headline``: whether a figure's title names it when every model shares its value.
 
 The order of :data:`AXES` is the order of the parts of a point's name and of the
 hyperparameter columns. A new axis is one entry here plus the code that uses its value
-(the job spec path must be a setting the training reads). Everything else reads
-:data:`AXES` when it runs (never a copy made at import), so an entry added later,
-e.g. by :func:`add_axis`, is seen everywhere.
+(the job spec path must be a setting the training reads), then ``twolayer schema --write``.
+Everything else reads :data:`AXES` when it runs (never a copy made at import).
 """
 
 from __future__ import annotations
@@ -53,15 +54,6 @@ AXES = {
         Axis("seed", "seed", int, "seed", "seed", "Seed", "seed", {"type": "integer", "minimum": 0}, headline=False),
     )
 }
-
-
-def add_axis(axis):
-    """Register a further grid axis (after the others); its short name and column must be new."""
-    taken = {(a.short, a.column) for a in AXES.values()}
-    if axis.key in AXES or any(axis.short == s or axis.column == c for s, c in taken):
-        raise ValueError(f"axis {axis.key!r}: its key, short name or column is taken")
-    AXES[axis.key] = axis
-    return axis
 
 
 def by_short(short):

@@ -5,7 +5,7 @@ hyperparameter is read in exactly one place: config -> :class:`Plan` ->
 the JSON job spec a training job receives -> the model file -> the tables.
 
 Validation happens in two passes before any job runs: the JSON schema
-(``workflow/schemas/config.schema.yaml``: keys, types, ranges) and the
+(``twolayer/schemas/config.schema.yaml``, shipped in the package: keys, types, ranges) and the
 checks a schema cannot express (known datasets and recipes, a hidden size
 where one is needed, no duplicate grid points). Every problem is reported
 with the dotted key that holds it.
@@ -30,10 +30,14 @@ from ..data.fetch import DEFAULT_SEARCH_DIRS, DOWNLOAD_DEFAULTS
 from ..data.formats import FORMATS
 from ..errors import UserError
 from ..nn.optim import SGD
+from ..schemas import schema_file
 from .axes import AXES, SOURCES, by_short, grid_schema, set_spec_value
 
 RESULTS = "results"
-DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
+DEFAULT_SCHEMA = schema_file("config")
+# The grid block of the config schema, between these lines, is written by `twolayer schema --write`.
+GRID_BEGIN = "  # generated: the grid block, from twolayer.study.axes (twolayer schema --write)\n"
+GRID_END = "  # end: the grid block\n"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 MODEL_DEFAULTS = {
@@ -125,14 +129,37 @@ def _leaf_errors(err):
     return _leaf_errors(best) if best is not None else [err]
 
 
+def _schema_path(path):
+    return DEFAULT_SCHEMA if path is None else Path(path) if isinstance(path, str) else path
+
+
 def load_schema(path=DEFAULT_SCHEMA):
-    """The config schema, its ``grid`` block built from the axes (:func:`twolayer.study.axes.grid_schema`)."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config schema {path} not found (run from the repository root)")
+    """The config schema at ``path`` (default: the package's), checked to be complete: its
+    ``grid`` block must be that of the axes (:func:`twolayer.study.axes.grid_schema`)."""
+    path = _schema_path(path)
+    if not path.is_file():
+        raise ConfigError(f"config schema {path} not found (the package's is {DEFAULT_SCHEMA})")
     schema = yaml.safe_load(path.read_text())
-    schema["$defs"]["grid"] = grid_schema()
+    if schema.get("$defs", {}).get("grid") != grid_schema():
+        raise ConfigError(f"config schema {path}: its grid block is not that of the axes in twolayer.study.axes; "
+                          f"write it anew with: twolayer schema --write --schema {path}")
     return schema
+
+
+def schema_with_axes(text):
+    """The config schema's text ``text`` with its grid block written anew from the axes
+    (between :data:`GRID_BEGIN` and :data:`GRID_END`); everything else kept as it is."""
+    if text.count(GRID_BEGIN) != 1 or text.count(GRID_END) != 1:
+        raise ConfigError(f"the config schema must hold the lines {GRID_BEGIN.strip()!r} and {GRID_END.strip()!r} "
+                          "once each: the grid block goes between them")
+    head, rest = text.split(GRID_BEGIN)
+    tail = rest.split(GRID_END)[1]
+    grid = grid_schema()
+    props = grid.pop("properties")
+    body = yaml.safe_dump({"grid": grid}, sort_keys=False, allow_unicode=True, width=110) + "  properties:\n"
+    for key, prop in props.items():  # one line an axis
+        body += f"    {key}: {yaml.safe_dump(prop, default_flow_style=True, sort_keys=False, width=10**6).strip()}\n"
+    return head + GRID_BEGIN + "".join("  " + line for line in body.splitlines(True)) + GRID_END + tail
 
 
 def schema_problems(config, schema):

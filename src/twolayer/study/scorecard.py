@@ -25,11 +25,12 @@ import yaml
 
 from ..atomic import write_text
 from ..errors import InputError
+from ..schemas import schema_file
 
 STATUSES = ("reproduced", "differs", "not compared", "not run")
 COLUMNS = ("source", "where", "study", "quantity", "published", "reproduced", "difference", "tolerance", "unit",
            "status", "reason")
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "published.schema.yaml"
+SCHEMA = schema_file("published")
 
 
 class Unavailable(Exception):
@@ -48,7 +49,7 @@ def load_published(path, schema_path=SCHEMA):
         raise InputError(f"{path}: no such file (the published numbers; see config/published.yaml)") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML ({exc})") from None
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = yaml.safe_load((Path(schema_path) if isinstance(schema_path, str) else schema_path).read_text())
     problems = schema_problems(data, schema)
     for i, n in enumerate(data.get("numbers") or [] if not problems else []):
         where = f"numbers[{i}]"

@@ -1,0 +1,20 @@
+"""The JSON schemas of the config files, shipped in the package and read where it is installed.
+
+``config.schema.yaml`` checks ``config/config.yaml`` and every ``--configfile``; its ``grid``
+block (one property per grid axis) is generated from :data:`twolayer.study.axes.AXES` by
+``twolayer schema --write``, and ``twolayer schema --check`` (run by the tests) fails when
+it is stale. ``published.schema.yaml`` checks ``config/published.yaml``.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+NAMES = ("config", "published")
+
+
+def schema_file(name):
+    """The shipped schema ``name`` (one of :data:`NAMES`), as an ``importlib.resources`` path."""
+    if name not in NAMES:
+        raise ValueError(f"unknown schema {name!r}; the package ships: {', '.join(NAMES)}")
+    return files(__name__) / f"{name}.schema.yaml"
