@@ -13,15 +13,15 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
+from twolayer.study.invocation import report_only
+
 min_version("9.0")
 
 # The config of the last complete run, recorded by rule summary (workflow/rules/report.smk).
 RUN_CONFIG = "results/config.yaml"
-# Only a report is asked for (`--report`, not `--report-after-run`). Snakemake reads this file
-# before it tells the workflow what it will do, so the command line is the only witness.
-REPORT_ONLY = "--report-after-run" not in sys.argv and any(
-    a in ("--report", "--reporter") or a.startswith(("--report=", "--reporter=")) for a in sys.argv[1:]
-)
+# Only a report is asked for (`--report`, not `--report-after-run`): Snakemake does not tell
+# the workflow, so its command line is read, in this one function.
+REPORT_ONLY = report_only(sys.argv)
 
 # The default studies, unless a --configfile is given (Snakemake would otherwise
 # merge that file into these, and a small config would still run every study).

@@ -379,3 +379,26 @@ def test_pages_escape_what_they_show_and_mark_diverged_models(tmp_path):
     assert "no winner: every model diverged" in (tmp_path / "front.html").read_text()
     assert (tmp_path / "c.yaml").read_text() == "lr: 1.0e-06\n"  # read back as the same float
     assert not list(tmp_path.glob(".*.tmp-*"))  # written atomically, nothing left over
+
+
+@pytest.mark.parametrize("argv, only", [
+    (["snakemake", "--report", "results/report.html"], True),
+    (["snakemake", "--report=results/report.html"], True),
+    (["snakemake", "--reporter", "html", "--report", "r.html"], True),
+    (["snakemake", "--reporter=html"], True),
+    (["snakemake", "--cores", "2", "--report-after-run", "--report", "r.html"], False),
+    (["snakemake", "--cores", "2"], False),
+    (["snakemake", "-n", "--configfile", "config/demo.yaml"], False),
+    (["snakemake", "--report-stylesheet", "s.css", "--cores", "1"], False),
+    (["--report"], False),  # the program's own name is not an argument
+])
+def test_report_mode_is_read_from_the_command_line_in_one_function(argv, only):
+    from twolayer.study.invocation import report_only
+
+    assert report_only(argv) is only
+
+
+def test_only_that_function_reads_the_command_line():
+    places = [p for p in [REPO / "Snakefile", *sorted((REPO / "workflow").rglob("*.smk"))] if "sys.argv" in p.read_text()]
+    assert places == [REPO / "Snakefile"]
+    assert (REPO / "Snakefile").read_text().count("sys.argv") == 1

@@ -42,7 +42,7 @@ class LogHandler(LogHandlerBase):
     def _board_line(self, record):
         from twolayer.study import board
 
-        b = board.BOARD
+        b = board.registered()  # the one state the workflow hands over (twolayer.study.board.Handoff)
         if b is None or self.common_settings.dryrun:
             return None
         event = getattr(record, "event", None)

@@ -123,11 +123,23 @@ def _val_acc(metrics_path):
     return float(acc) if isinstance(acc, (int, float)) and math.isfinite(acc) else None
 
 
-BOARD = None
+class Handoff:
+    """The one piece of state the workflow hands to the logger plugin: the board of this run.
+
+    Both run in Snakemake's process; the Snakefile, once it has read its config, calls
+    :func:`register` (workflow/rules/common.smk), and the plugin
+    (``snakemake_logger_plugin_twolayer``) reads :func:`registered` at each event. Nothing
+    else is shared; with no board registered (another workflow), the plugin adds no lines."""
+
+    board = None
 
 
 def register(plan, root="."):
     """Called by the workflow when it has read its config: the board the logger plugin feeds."""
-    global BOARD
-    BOARD = Board.from_plan(plan, root)
-    return BOARD
+    Handoff.board = Board.from_plan(plan, root)
+    return Handoff.board
+
+
+def registered():
+    """The board the workflow registered in this process, or None."""
+    return Handoff.board
