@@ -86,11 +86,16 @@ def test_blocked_batch1_kernel_stops_mid_block_on_divergence(loop):
     X = rng.standard_normal((40, 10)) * 5
     y = rng.integers(0, 3, 40)
     net = TwoLayerNet(10, 16, 3, activation="relu", init="he", seed=0)
+    ref = TwoLayerNet(10, 16, 3, activation="relu", init="he", seed=0)
     lrs = np.full(500, 1e4)
     lrs[:10] = 1e-3  # ten ordinary steps, then a step size that blows up
     losses = np.full(500, np.nan)
-    done = Batch1SGD(net, 0.0, block=32, loop=loop).run(X, y, rng.integers(0, 40, 500), lrs, data_loss=losses)
-    assert 10 < done < 500
+    idx = rng.integers(0, 40, 500)
+    done = Batch1SGD(net, 0.0, block=32, loop=loop).run(X, y, idx, lrs, data_loss=losses)
+    with np.errstate(all="ignore"):
+        ref_losses = np.array(reference_sgd(ref, X, y, idx, lrs, 0.0))
+    first = int(np.flatnonzero(~np.isfinite(ref_losses))[0])  # the step whose loss the reference cannot compute
+    assert 10 < first < 500 and done == first  # stopped mid-block, at the reference's step
     assert np.isfinite(losses[:done]).all() and np.isnan(losses[done:]).all()
 
 
