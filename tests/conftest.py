@@ -208,3 +208,52 @@ def chromium():
     if os.environ.get("TWOLAYER_REQUIRE_CHROMIUM") == "1":
         pytest.fail(f"TWOLAYER_REQUIRE_CHROMIUM=1 but no chromium found: {why}")
     pytest.skip(why)
+
+
+# -- one run of the tiny workflow, shared by every test that reads its outputs -------------------
+TINY_DESCRIPTION = 'Linear vs two-layer <b>net</b> & "quotes"'  # the report must show it as text, not markup
+
+
+@pytest.fixture(scope="session")
+def tiny_served(tmp_path_factory):
+    """The generated MNIST-format dataset of the tiny workflow, served on 127.0.0.1 for the session."""
+    with serving_idx_dataset(tmp_path_factory.mktemp("served"), n_train=240, n_test=60, seed=3) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_served):
+    """The README's two commands on the tiny workflow (workflow_helpers.tiny_config: the spiral,
+    the served dataset and, where Debian's copy is installed, a Fashion-MNIST slice): a run with
+    ``--configfile``, then ``snakemake --report results/report.html`` alone, while a default
+    ``config/config.yaml`` with other studies sits in the working directory. Once per session;
+    a test that changes anything works on a copy (``test_workflow.clone``).
+    Returns (work, config, report, the paths the server was asked for by the run)."""
+    from workflow_helpers import run_snakemake, tiny_config
+
+    url, spec, server = tiny_served
+    work = tmp_path_factory.mktemp("tiny_run")
+    (work / "config").mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "config" / "config.yaml", work / "config" / "config.yaml")
+    cfg = tiny_config(url, spec, fashion=REALDATA_DIR.is_dir())
+    cfg["studies"]["spiral"]["description"] = TINY_DESCRIPTION
+    asked = len(server.requests)
+    run_snakemake(work, cfg, "--cores", "2")
+    requests = list(server.requests[asked:])
+    r = run_snakemake(work, None, "--report", "results/report.html")
+    assert "Report created" in r.stdout + r.stderr
+    return work, cfg, work / "results" / "report.html", requests
+
+
+# -- running in parallel (pytest-xdist, `-n auto --dist loadgroup` in pyproject.toml) ----------------
+# The tests of one file run on one worker, so that a module's fixture is made once; files that
+# read one session fixture share a group, so that it is made once (each worker has its own session).
+SHARED_GROUPS = {"test_workflow": "tiny_run", "test_report": "tiny_run"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if not any(True for _ in item.iter_markers("xdist_group")):
+            name = item.module.__name__.rsplit(".", 1)[-1]
+            item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(name, name)))

@@ -31,7 +31,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from workflow_helpers import REPO, run_snakemake, tiny_config
+import yaml
+from conftest import TINY_DESCRIPTION as DESCRIPTION
+from workflow_helpers import REPO, run_snakemake
 
 pytestmark = pytest.mark.integration
 
@@ -39,29 +41,14 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-DESCRIPTION = 'Linear vs two-layer <b>net</b> & "quotes"'  # must show as text, not as markup
 TABLE_NAMES = {"table1", "table2", "listing", "test", "all models"}
 
 
-def spiral_config():
-    """The tiny spiral study of the workflow tests, alone."""
-    cfg = tiny_config("http://127.0.0.1:9/", {}, fashion=False)
-    cfg.pop("datasets")
-    cfg["studies"] = {"spiral": {**cfg["studies"]["spiral"], "description": DESCRIPTION}}
-    return cfg
-
-
-@pytest.fixture(scope="module")
-def reported(tmp_path_factory):
-    """A working directory after `snakemake --cores 2 --configfile ...` and then `snakemake --report` alone."""
-    work = tmp_path_factory.mktemp("report")
-    # the repository's default config is there too, with studies this run did not do
-    (work / "config").mkdir()
-    shutil.copy(REPO / "config" / "config.yaml", work / "config" / "config.yaml")
-    run_snakemake(work, spiral_config(), "--cores", "2")
-    r = run_snakemake(work, None, "--report", "results/report.html")
-    assert "Report created" in r.stdout + r.stderr
-    report = work / "results" / "report.html"
+@pytest.fixture
+def reported(tiny_run):
+    """The working directory of the session's tiny run, after `snakemake --cores 2 --configfile ...`
+    and then `snakemake --report` alone (conftest.tiny_run): (work, report, its embedded results)."""
+    work, _, report, _ = tiny_run
     return work, report, report_results(report)
 
 
@@ -184,7 +171,8 @@ def test_the_report_opens_on_the_summary(chromium, reported, tmp_path):
     assert row.split("\t")[-1] == acc, row
     # the menu lists the summary first among the results
     results_menu = front.split("RESULTS", 1)[1].strip().splitlines()
-    assert results_menu[0] == "\u2605 Summary" and results_menu[1] == "spiral", results_menu[:3]
+    studies = sorted(yaml.safe_load((work / "results" / "config.yaml").read_text())["studies"])
+    assert results_menu[0] == "\u2605 Summary" and results_menu[1:1 + len(studies)] == studies, results_menu[:5]
     # its link opens the summary inline
     assert out["opened"] == out["summary"], (out["opened"] or "")[:80]
     screenshot(chromium, page, tmp_path / "report-front.png")
@@ -204,12 +192,13 @@ def pane_shows_something(png, left=300):
         return sum(pane.histogram()[:128]) >= 150  # dark pixels: text
 
 
-def check_every_page_renders(chromium, report, results, where):
-    """Every HTML page the report's menu offers, opened as the menu opens it: within Chromium's
-    URL limit, and its pane in a screenshot is not blank; returns the pages."""
+def check_every_page_renders(chromium, report, results, where, skip=()):
+    """Every HTML page the report's menu offers (but those under the folders ``skip``), opened
+    as the menu opens it: within Chromium's URL limit, and its pane in a screenshot is not
+    blank; returns the pages."""
     from twolayer.study.report_html import URL_LIMIT
 
-    pages = sorted(p for p, r in results.items() if r["mime_type"] == "text/html")
+    pages = sorted(p for p, r in results.items() if r["mime_type"] == "text/html" and not p.startswith(tuple(skip)))
     too_long = {p: len(results[p]["data_uri"]) for p in pages if len(results[p]["data_uri"]) >= URL_LIMIT}
     assert not too_long, f"pages over Chromium's {URL_LIMIT:,}-character URL limit: {too_long}"
     page = report.read_text()
@@ -229,8 +218,10 @@ def check_every_page_renders(chromium, report, results, where):
 
 
 def test_every_page_the_menu_offers_renders(chromium, reported, tmp_path):
+    """The report's own pages and the spiral study's: the tiny and fashion studies' pages are
+    of the same kinds, and the demo's report is opened page by page in tests/test_readme.py."""
     _, report, results = reported
-    pages = check_every_page_renders(chromium, report, results, tmp_path)
+    pages = check_every_page_renders(chromium, report, results, tmp_path, skip=("results/tiny/", "results/fashion/"))
     assert {"results/summary.html", "results/spiral/summary.html", "results/scorecard.html"} <= set(pages)
 
 
@@ -324,7 +315,9 @@ def test_every_table_opens_inline_with_its_text(chromium, reported, tmp_path):
     for label, seen in out.items():
         assert not seen["download"] and (seen["src"] or "").startswith("data:text/html"), (label, seen)
     # each page's rendered text holds its header and its cells, as the CSV has them
-    pages = {r["labels"]["table"]: p for p, r in results.items() if "table" in (r["labels"] or {})}
+    pages = {r["labels"]["table"]: p for p, r in results.items()
+             if "table" in (r["labels"] or {}) and p.startswith("results/spiral/")}
+    assert set(pages) == TABLE_NAMES
     for label, path in sorted(pages.items()):
         text = probe(chromium, decoded(results, path), "return document.body.innerText;", tmp_path / f"{label}.html")
         csv_path = work / path.replace(".html", ".csv")
