@@ -15,13 +15,7 @@ import numpy as np
 from .activations import get_activation
 from .classifier import Classifier, make_rng, positive_sizes, resolve_dtype
 from .init import init_weights
-from .layers import (
-    activation_backward,
-    activation_forward,
-    affine_backward,
-    affine_forward,
-    softmax_loss,
-)
+from .layers import softmax_loss, two_layer_backward, two_layer_forward
 from .regularization import l2_grad_scale, l2_penalty
 
 
@@ -88,11 +82,7 @@ class TwoLayerNet(Classifier):
     # -- forward / backward (reference implementation) ---------------------
     def scores(self, X):
         """Class scores (N, C) for inputs X (N, D)."""
-        p = self.params
-        h, _ = affine_forward(X, p["W1"], p.get("b1"))
-        a = self.act.forward(h, out=h)
-        s, _ = affine_forward(a, p["W2"], p.get("b2"))
-        return s
+        return two_layer_forward(X, self.params, self.act, keep_cache=False)[0]
 
     def loss(self, X, y=None, reg=0.0):
         """CS231n's ``loss``: scores if ``y`` is None, else ``(loss, grads)``.
@@ -102,24 +92,16 @@ class TwoLayerNet(Classifier):
         convention; ``grads`` has the keys of ``params``.
         """
         p = self.params
-        h, cache1 = affine_forward(X, p["W1"], p.get("b1"))
-        a, cache_act = activation_forward(h, self.activation, **self.activation_settings)
-        scores, cache2 = affine_forward(a, p["W2"], p.get("b2"))
         if y is None:
-            return scores
+            return self.scores(X)
+        scores, cache = two_layer_forward(X, p, self.act)
         data_loss, dscores = softmax_loss(scores, y)
         loss = data_loss + l2_penalty((p["W1"], p["W2"]), reg, self.reg_convention)
-        da, dW2, db2 = affine_backward(dscores, cache2)
-        dh = activation_backward(da, cache_act)
-        _, dW1, db1 = affine_backward(dh, cache1, need_dx=False)
+        grads = two_layer_backward(dscores, cache)
         k = l2_grad_scale(reg, self.reg_convention)
         if k:
-            dW1 += k * p["W1"]
-            dW2 += k * p["W2"]
-        grads = {"W1": dW1, "W2": dW2}
-        if self.bias:
-            grads["b1"] = db1
-            grads["b2"] = db2
+            grads["W1"] += k * p["W1"]
+            grads["W2"] += k * p["W2"]
         return loss, {name: grads[name] for name in p}
 
     # -- CS231n training surface -------------------------------------------
