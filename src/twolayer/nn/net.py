@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import get_activation
-from .classifier import Classifier, make_rng, positive_sizes, resolve_dtype
+from .classifier import Classifier, positive_sizes
 from .init import init_weights
 from .layers import softmax_loss, two_layer_backward, two_layer_forward
 from .regularization import l2_grad_scale, l2_penalty
@@ -44,23 +44,16 @@ class TwoLayerNet(Classifier):
         *,
         activation="relu",
         activation_settings=None,
-        bias=True,
-        init="cs231n",
-        reg_convention="full",
-        dtype=np.float64,
-        rng=None,
-        seed=None,
+        **settings,
     ):
         sizes = positive_sizes(input_size=input_size, hidden_size=hidden_size, output_size=output_size)
         self.input_size, self.hidden_size, self.output_size = sizes.values()
         self.activation = activation
         self.activation_settings = dict(activation_settings or {})
         self.act = get_activation(activation, **self.activation_settings)
-        self._settle(bias=bias, init=init, std=std, reg_convention=reg_convention)
-        dt = resolve_dtype(dtype)
-        gen = make_rng(rng, seed)
-        w1 = init_weights(init, gen, self.input_size, self.hidden_size, std=std)
-        w2 = init_weights(init, gen, self.hidden_size, self.output_size, std=std)
+        dt, gen = self._settle(std, settings)
+        w1 = init_weights(self.init, gen, self.input_size, self.hidden_size, std=std)
+        w2 = init_weights(self.init, gen, self.hidden_size, self.output_size, std=std)
         self.params = {"W1": np.ascontiguousarray(w1, dtype=dt)}
         if self.bias:
             self.params["b1"] = np.zeros(self.hidden_size, dtype=dt)
