@@ -191,7 +191,8 @@ def per_block_step(fn, block, reps):
 
 def loop_alone(H, block, C=10, D=784, reps=300):
     """The compiled loop's work on one block, timed on its own (its data warm in cache), per step."""
-    from twolayer.nn.native import ACTIVATION_CODES, block_steps_c
+    from twolayer.nn.activations import ACTIVATION_CODES
+    from twolayer.nn.native import block_steps_c
 
     fn = block_steps_c(np.float32)
     rng = np.random.default_rng(0)

@@ -257,8 +257,8 @@ def test_imports_hold_no_circle():
 
 
 def test_the_models_share_their_defaults():
-    """LinearSoftmax and TwoLayerNet take the same settings with the same defaults
-    (the constructors spell them out, for a readable signature; this ties them)."""
+    """LinearSoftmax and TwoLayerNet take the same settings with the same defaults (one
+    table, classifier.MODEL_SETTINGS, which their signatures show), and refuse others."""
     import inspect
 
     from twolayer.nn.linear import LinearSoftmax
@@ -268,6 +268,12 @@ def test_the_models_share_their_defaults():
     shared = [k for k in lin if k not in LinearSoftmax.SIZES]
     assert shared == ["std", "bias", "init", "reg_convention", "dtype", "rng", "seed"]
     assert {k: lin[k].default for k in shared} == {k: net[k].default for k in shared}
+    for model in (LinearSoftmax(3, 2), TwoLayerNet(3, 4, 2)):
+        assert {k: getattr(model, k) for k in ("bias", "init", "std", "reg_convention")} == {
+            k: lin[k].default for k in ("bias", "init", "std", "reg_convention")}
+        assert model.dtype == lin["dtype"].default
+    with pytest.raises(TypeError, match="unexpected keyword arguments: hidden"):
+        LinearSoftmax(3, 2, hidden=4)
     # and the study's defaults are the library's, but for the dtype (the study trains in float32)
     assert {k: v for k, v in MODEL_DEFAULTS.items() if k in shared and k != "dtype"} == {
         k: net[k].default for k in ("std", "bias", "init", "reg_convention")}

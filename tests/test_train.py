@@ -1,6 +1,7 @@
 """Kernels against the reference implementation, and the training loop's promises."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,12 +119,98 @@ def test_a_nan_weight_stops_training_at_once(activation, loop):
 
 
 def test_the_compiled_loop_knows_every_activation():
-    """The compiled loop's codes name exactly the registry's activations (one list of names)."""
-    from twolayer.nn.activations import ACTIVATIONS
-    from twolayer.nn.native import ACTIVATION_CODES
+    """The compiled loop's codes are the registry's order (one list of names)."""
+    from twolayer.nn.activations import ACTIVATION_CODES, ACTIVATIONS
 
-    assert set(ACTIVATION_CODES) == set(ACTIVATIONS)
-    assert sorted(ACTIVATION_CODES.values()) == list(range(len(ACTIVATIONS)))
+    assert list(ACTIVATION_CODES) == list(ACTIVATIONS)
+    assert list(ACTIVATION_CODES.values()) == list(range(len(ACTIVATIONS)))
+
+
+def _element_inputs(dtype):
+    z = np.concatenate([np.linspace(-12, 12, 241), [0.0, -0.0, 1e-30, -1e-30, -100.0, 100.0, -1e4, 1e4]])
+    return z.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_chains_apply_the_registrys_formulas(dtype):
+    """For every code, the compiled loop's activation branch computes the registry's formulas
+    in the weights' dtype (the same bits, but for libm's tanh and exp against NumPy's);
+    a code outside the registry runs no branch at all."""
+    from twolayer.nn import batch1_loop
+    from twolayer.nn.activations import ACTIVATION_CODES, Constants, get_activation
+
+    z = _element_inputs(dtype)
+    eps = np.finfo(dtype).eps
+    for name, code in ACTIVATION_CODES.items():
+        act = get_activation(name, **({"alpha": 0.1} if name == "leaky_relu" else {}))
+        c = act.constants(np.dtype(dtype))._replace(**{k: dtype(v) for k, v in act.constants(np.dtype(dtype))._asdict().items()})
+        a1 = np.full_like(z, np.nan)
+        batch1_loop.hidden_forward(code, z, a1, c)
+        want = act.forward(z)
+        assert a1.dtype == dtype
+        # libm's exp and tanh against NumPy's own (SIMD) ones: a few ulp apart
+        tol = {"rtol": 8 * eps, "atol": eps * 1e-30} if name in ("sigmoid", "tanh") else {"rtol": 0, "atol": 0}
+        np.testing.assert_allclose(a1, want, **tol, err_msg=name)
+        d = np.linspace(-2, 2, z.size).astype(dtype)
+        want_d = d.copy()
+        act.backward_inplace(want_d, z, want)
+        batch1_loop.hidden_backward(code, z, want, d, c)
+        np.testing.assert_array_equal(d, want_d, err_msg=name)  # the same arithmetic on the same a
+    a1 = np.full_like(z, np.nan)
+    batch1_loop.hidden_forward(len(ACTIVATION_CODES), z, a1, Constants(*(dtype(v) for v in (0, 1, 0, 80))))
+    assert np.isnan(a1).all()
+
+
+def test_an_activation_added_to_the_registry_is_in_the_compiled_chains(monkeypatch):
+    """The chains are generated from the registry: a new activation gets its code and its
+    branch, computing its own formulas (here softplus, log(1 + e^z), and its derivative)."""
+    from twolayer.nn import activations, batch1_loop
+
+    class Softplus(activations.Activation):
+        name = "softplus"
+
+        @staticmethod
+        def value(z, c):
+            return np.log1p(np.exp(z))
+
+        @staticmethod
+        def grad(z, a, c):
+            return c.one - np.exp(-a)  # 1 - 1/(1 + e^z) = sigmoid(z)
+
+    registry = {**activations.ACTIVATIONS, "softplus": Softplus}
+    monkeypatch.setattr(batch1_loop, "ACTIVATIONS", registry)
+    monkeypatch.setattr(batch1_loop, "ACTIVATION_CODES", {n: i for i, n in enumerate(registry)})
+    fwd, bwd = batch1_loop._activation_chains()
+    z = np.linspace(-5, 5, 11)
+    c = activations.Constants(0.0, 1.0, 0.0, 80.0)
+    a1, d = np.empty_like(z), np.ones_like(z)
+    fwd(len(registry) - 1, z, a1, c)
+    bwd(len(registry) - 1, z, a1, d, c)
+    np.testing.assert_allclose(a1, np.log(1 + np.exp(z)), rtol=1e-13)  # log(1 + x) loses a few ulp
+    np.testing.assert_allclose(d, 1 / (1 + np.exp(-z)), rtol=1e-14)
+
+
+def test_the_loop_is_stored_by_the_version_of_every_source_it_compiles(monkeypatch, tmp_path):
+    """The files the loop is made of (its own and the modules it takes formulas from) are
+    :data:`~twolayer.nn.cache.LOOP_SOURCES`, and an edit of the formulas gives a new digest,
+    which names the stored object and Numba's own cache."""
+    import ast
+    import shutil
+
+    from twolayer.nn import cache
+
+    here = Path(cache.__file__).parent
+    tree = ast.parse((here / "batch1_loop.py").read_text())
+    local = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+    assert {f"{m}.py" for m in local - {"cache"}} | {"batch1_loop.py"} == set(cache.LOOP_SOURCES)
+    for name in cache.LOOP_SOURCES:
+        shutil.copy(here / name, tmp_path / name)
+    monkeypatch.setattr(cache, "_HERE", tmp_path)
+    before = cache.loop_sources_digest()
+    assert before == cache.loop_sources_digest()
+    src = (tmp_path / "activations.py").read_text()
+    (tmp_path / "activations.py").write_text(src.replace("return a - a * a", "return a * (1 - a)"))
+    assert cache.loop_sources_digest() != before
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -150,9 +237,13 @@ def test_compiled_and_numpy_loops_agree_and_are_deterministic(dtype, activation,
     assert np.array_equal(nets["again"][1], nets["compiled"][1])
 
 
-def test_minibatch_kernel_equals_reference_gradients():
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "leaky_relu"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_minibatch_kernel_equals_reference_gradients(activation, bias):
     rng = np.random.default_rng(1)
-    net = TwoLayerNet(15, 11, 4, activation="sigmoid", init="he", seed=2)
+    net = TwoLayerNet(15, 11, 4, activation=activation, bias=bias, init="he", seed=2)
+    if bias:
+        net.params["b1"][:] = rng.standard_normal(11) * 0.1
     X = rng.standard_normal((32, 15))
     y = rng.integers(0, 4, 32)
     step = MinibatchStep(net, 32, reg=0.2)
@@ -469,7 +560,8 @@ def test_the_cache_is_per_user_private_and_never_in_the_package(monkeypatch, tmp
     code = "import numba, twolayer.nn.batch1_loop; print(numba.config.CACHE_DIR)"
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "n")}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert r.returncode == 0 and r.stdout.strip() == str(tmp_path / "n" / "twolayer" / "numba"), r.stderr
+    version = cache.loop_sources_digest()
+    assert r.returncode == 0 and r.stdout.strip() == str(tmp_path / "n" / "twolayer" / "numba" / version), r.stderr
     (tmp_path / "n" / "twolayer").chmod(0o777)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode != 0 and "is writable by group or others (mode 0777)" in r.stderr

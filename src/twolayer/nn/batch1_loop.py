@@ -12,6 +12,11 @@ and ufuncs a step); this is that loop fused into plain loops over H and C, so a
 step's work costs 1.3-2.1 us instead of 10-19 us of calls (H = 275; benchmarks/notes.md).
 The tests hold both to the reference per-step SGD at 1e-10 in float64, and to each other.
 
+The activations are not written again here: :func:`_activation_chains` has Numba compile each
+activation's element formulas (``value`` and ``grad`` in :mod:`twolayer.nn.activations`, which the
+NumPy paths apply to arrays) into one branch per activation of the registry, taken by its code;
+the constants they read are built in the weights' dtype, so float32 stays float32.
+
 Training runs it behind a C signature (:func:`c_adapter`): :mod:`twolayer.nn.native`
 has Numba compile that adapter once per machine and stores its machine code, which
 every later process maps without importing Numba
@@ -28,11 +33,38 @@ import math
 
 from numba import carray, cfunc, njit, types
 
-from .cache import use_checked_numba_cache
+from .activations import ACTIVATION_CODES, ACTIVATIONS, EXP_MAX, Constants
+from .cache import loop_sources_digest, use_checked_numba_cache
 
-use_checked_numba_cache()  # Numba's cache (pickles) only in a directory only you can write
+# Numba's cache (pickles) only in a directory only you can write, one per version of the loop's
+# sources: its own check of freshness reads this file only, not the formulas in activations.py
+use_checked_numba_cache(loop_sources_digest())
 
-# act: the activation's code, :data:`twolayer.nn.native.ACTIVATION_CODES` (relu 0, sigmoid 1, tanh 2, leaky_relu 3)
+_ELEMENT = dict(nogil=True, boundscheck=False, error_model="numpy")  # no Python error paths in the loop
+
+
+def _activation_chains():
+    """``(hidden_forward, hidden_backward)``, compiled: one branch per activation of
+    :data:`~twolayer.nn.activations.ACTIVATIONS`, taken when ``act`` is its code
+    (:data:`~twolayer.nn.activations.ACTIVATION_CODES`), applying that activation's element
+    formulas over the H hidden units: ``a1 = value(z1)``, then ``d *= grad(z1, a1)``.
+    Generated from the registry, so the loop knows every activation and the formulas are its."""
+    ns = {}
+    fwd = ["def hidden_forward(act, z1, a1, c):"]
+    bwd = ["def hidden_backward(act, z1, a1, d, c):"]
+    for name, code in ACTIVATION_CODES.items():
+        ns[f"value_{code}"] = njit(**_ELEMENT)(ACTIVATIONS[name].value)
+        ns[f"grad_{code}"] = njit(**_ELEMENT)(ACTIVATIONS[name].grad)
+        branch = f"    {'el' if code else ''}if act == {code}:  # {name}"
+        fwd += [branch, "        for h in range(z1.shape[0]):", f"            a1[h] = value_{code}(z1[h], c)"]
+        bwd += [branch, "        for h in range(z1.shape[0]):", f"            d[h] *= grad_{code}(z1[h], a1[h], c)"]
+    exec(compile("\n".join(fwd + bwd) + "\n", "<twolayer.nn.batch1_loop activation chains>", "exec"), ns)
+    return njit(**_ELEMENT)(ns["hidden_forward"]), njit(**_ELEMENT)(ns["hidden_backward"])
+
+
+hidden_forward, hidden_backward = _activation_chains()
+
+# act: the activation's code, :data:`twolayer.nn.activations.ACTIVATION_CODES`
 
 # state: float64 [s, P]: W1 = s * V, and P = ||W1||^2 when it is tracked through the block
 # cast: a 1-element array of the weights' dtype, used to round float64 scalars to it
@@ -66,6 +98,8 @@ def block_steps(Z, G, Dm, cv, W2T, b1, b2, bias, act, alpha, labels, lrs, k, sta
     one = cast[0]
     cast[0] = alpha
     alpha = cast[0]
+    cast[0] = EXP_MAX
+    consts = Constants(zero, one, alpha, cast[0])
     m = kb
     finite = True
     for t in range(kb):
@@ -93,18 +127,7 @@ def block_steps(Z, G, Dm, cv, W2T, b1, b2, bias, act, alpha, labels, lrs, k, sta
             u[h] = sd * u[h]
         for h in range(H):
             z1[h] = u[h] + b1[h] if bias else u[h]
-        if act == 0:
-            for h in range(H):
-                a1[h] = zero if z1[h] <= 0 else z1[h]  # max(z, 0), NaN kept (as np.maximum)
-        elif act == 1:
-            for h in range(H):
-                a1[h] = one / (one + math.exp(-z1[h]))
-        elif act == 2:
-            for h in range(H):
-                a1[h] = math.tanh(z1[h])
-        else:
-            for h in range(H):
-                a1[h] = alpha * z1[h] if z1[h] <= 0 else z1[h]
+        hidden_forward(act, z1, a1, consts)
         # scores, and the softmax cross-entropy shifted by the max score
         for j in range(C):
             w = W2T[j]
@@ -150,20 +173,7 @@ def block_steps(Z, G, Dm, cv, W2T, b1, b2, bias, act, alpha, labels, lrs, k, sta
             e = z2[j]
             for h in range(H):
                 d[h] += w[h] * e
-        if act == 0:
-            for h in range(H):
-                if not z1[h] > 0:
-                    d[h] = zero
-        elif act == 1:
-            for h in range(H):
-                d[h] *= a1[h] - a1[h] * a1[h]
-        elif act == 2:
-            for h in range(H):
-                d[h] *= one - a1[h] * a1[h]
-        else:
-            for h in range(H):
-                if not z1[h] > 0:
-                    d[h] *= alpha
+        hidden_backward(act, z1, a1, d, consts)
         decay = 1.0 - lr * k
         if track:
             ud = 0.0

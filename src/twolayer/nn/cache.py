@@ -9,15 +9,24 @@ from it to the same (:func:`os.stat` follows a symlink: a symlinked cache direct
 is judged by its target, which must pass the same checks). :mod:`twolayer.nn.native` keeps
 its objects there, written with mode 0600 whatever the umask, and Numba's own cache goes
 to its ``numba`` sub-directory (:func:`use_checked_numba_cache`).
+
+The loop is made of the files :data:`LOOP_SOURCES` (the loop, and the activations' formulas
+it compiles); :func:`loop_sources_digest` names their version, so that an edit of either
+compiles a new loop (Numba's own check of its cache reads only the loop's file).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
 
 from ..errors import UserError
+
+#: the files (in this package) whose code the compiled loop is made of
+LOOP_SOURCES = ("batch1_loop.py", "activations.py")
+_HERE = Path(__file__).resolve().parent
 
 
 class UntrustedCacheError(UserError):
@@ -68,8 +77,17 @@ def trusted_cache_dir():
     return d
 
 
-def use_checked_numba_cache():
-    """Point Numba's own cache (``cache=True``) at the checked directory, before it compiles."""
+def loop_sources_digest():
+    """A digest of the files :data:`LOOP_SOURCES`: their version."""
+    h = hashlib.sha256()
+    for name in LOOP_SOURCES:
+        h.update(hashlib.sha256((_HERE / name).read_bytes()).digest())
+    return h.hexdigest()[:20]
+
+
+def use_checked_numba_cache(version):
+    """Point Numba's own cache (``cache=True``) at the checked directory's ``numba/{version}``,
+    before it compiles."""
     import numba
 
-    numba.config.CACHE_DIR = str(trusted_cache_dir() / "numba")
+    numba.config.CACHE_DIR = str(trusted_cache_dir() / "numba" / version)

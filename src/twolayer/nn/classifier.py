@@ -11,12 +11,18 @@ hidden activations at once.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .regularization import l2_coefficient
 
 DEFAULT_CHUNK = 4096
 DTYPES = {"float32": np.float32, "float64": np.float64}
+#: the keyword settings every model's constructor takes, with their defaults (one place: each
+#: constructor takes them as ``**settings`` and shows them in its signature)
+MODEL_SETTINGS = {"bias": True, "init": "cs231n", "reg_convention": "full", "dtype": np.float64, "rng": None,
+                  "seed": None}
 
 
 def resolve_dtype(dtype):
@@ -75,10 +81,24 @@ class Classifier:
     def sizes_from_params(cls, params):
         raise NotImplementedError
 
-    def _settle(self, *, bias, init, std, reg_convention):
-        """Record the settings every model has (the L2 convention's name is checked here)."""
-        l2_coefficient(reg_convention)
-        self.bias, self.init, self.std, self.reg_convention = bool(bias), init, std, reg_convention
+    def __init_subclass__(cls, **kwargs):
+        """A model's signature shows :data:`MODEL_SETTINGS` in place of its ``**settings``."""
+        super().__init_subclass__(**kwargs)
+        own = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        if own and own[-1].kind is inspect.Parameter.VAR_KEYWORD:
+            shared = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in MODEL_SETTINGS.items()]
+            cls.__signature__ = inspect.Signature(own[:-1] + shared)
+
+    def _settle(self, std, settings):
+        """Record the settings every model has (:data:`MODEL_SETTINGS`, the L2 convention's name
+        checked) and return the weights' dtype and the generator they are drawn from."""
+        unknown = set(settings) - set(MODEL_SETTINGS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+        s = {**MODEL_SETTINGS, **settings}
+        l2_coefficient(s["reg_convention"])
+        self.bias, self.init, self.std, self.reg_convention = bool(s["bias"]), s["init"], std, s["reg_convention"]
+        return resolve_dtype(s["dtype"]), make_rng(s["rng"], s["seed"])
 
     @property
     def num_classes(self):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from .registry import lookup
+
 
 def _cs231n(rng, fan_in, fan_out, std=1e-4):
     """``std * randn`` (CS231n's TwoLayerNet; default std 1e-4)."""
@@ -44,11 +46,7 @@ INITIALISERS = {
 
 def init_weights(name, rng, fan_in, fan_out, std=None):
     """Draw a (fan_in, fan_out) float64 weight matrix with the initialiser ``name``."""
-    try:
-        fn = INITIALISERS[name]
-    except (KeyError, TypeError):
-        valid = ", ".join(sorted(INITIALISERS))
-        raise ValueError(f"unknown initialisation {name!r}; valid ones are: {valid}") from None
+    fn = lookup(INITIALISERS, name, "initialisation", plural="ones")
     if name == "cs231n" and std is not None:
         return fn(rng, fan_in, fan_out, std=std)
     return fn(rng, fan_in, fan_out)

@@ -105,7 +105,6 @@ class Batch1SGD:
         self.w = np.empty(kb, dtype=dt)
         self.z1 = np.empty(h, dtype=dt)
         self.a1 = np.empty(h, dtype=dt)
-        self.tmp = np.empty(h, dtype=dt)
         self.z2 = np.empty(c, dtype=dt)
         self.ones = np.ones(c, dtype=dt)
         self.W2T = np.empty((c, h), dtype=dt)  # W2's working copy, transposed, C-ordered
@@ -121,7 +120,8 @@ class Batch1SGD:
                 ("gemv", "ger", "scal", "axpy", "asum", "dot"), dtype=dt
             )
         else:
-            from .native import ACTIVATION_CODES, ARGS, block_steps_c
+            from .activations import ACTIVATION_CODES
+            from .native import ARGS, block_steps_c
 
             self._block_steps = block_steps_c(dt)  # a C function of raw pointers: see _compiled_steps
             # the dtype each pointer argument points to, from the loop's one list of arguments
@@ -274,7 +274,7 @@ class Batch1SGD:
         p = self.params
         b1, b2 = p.get("b1"), p.get("b2")
         gemv, ger, scal, axpy, asum, bdot, act = self.gemv, self.ger, self.scal, self.axpy, self.asum, self.bdot, self.act
-        Dm, cv, w, z1, a1, tmp, z2, ones = self.Dm, self.cv, self.w, self.z1, self.a1, self.tmp, self.z2, self.ones
+        Dm, cv, w, z1, a1, z2, ones = self.Dm, self.cv, self.w, self.z1, self.a1, self.z2, self.ones
         W2T = self.W2T
         W2 = W2T.T  # (H, C), Fortran-ordered view
         W2flat = W2T.reshape(-1)
@@ -316,7 +316,7 @@ class Batch1SGD:
             # backward into the hidden layer, with the weights before the update
             d = Dm[t]
             dot(z2, W2T, out=d)
-            act.backward_inplace(d, zz, a1, tmp)  # d now holds dL/dz1
+            act.backward_inplace(d, zz, a1)  # d now holds dL/dz1
             if track:
                 decay = 1.0 - lr * k
                 P = decay * decay * P - 2.0 * lr * decay * bdot(u, d) + lr * lr * float(G[t, t]) * bdot(d, d)
@@ -370,7 +370,6 @@ class MinibatchStep:
         self.z1 = np.empty((b, h), dtype=dt)
         self.a1 = np.empty((b, h), dtype=dt)
         self.da1 = np.empty((b, h), dtype=dt)
-        self.tmp = np.empty((b, h), dtype=dt)
         self.z2 = np.empty((b, c), dtype=dt)
         self.xbuf = None  # (B, D) gather buffer, allocated on first sampled batch
         self.grads = {name: np.empty_like(v) for name, v in p.items()}
@@ -402,7 +401,7 @@ class MinibatchStep:
         z2 *= 1.0 / n  # dL/dscores
         np.matmul(a1.T, z2, out=g["W2"])
         np.matmul(z2, p["W2"].T, out=da1)
-        self.act.backward_inplace(da1, z1, a1, self.tmp)
+        self.act.backward_inplace(da1, z1, a1)
         np.matmul(da1.T, Xb, out=g["W1"].T)  # (H, D) C-ordered view of the Fortran-ordered (D, H)
         if self.bias:
             z2.sum(axis=0, out=g["b2"])

@@ -39,12 +39,14 @@ def affine_backward(dout, cache, need_dx=True):
     return dx, dw, db
 
 
-def activation_forward(x, name, **settings):
-    """Element-wise activation by name (see :data:`twolayer.nn.activations.ACTIVATIONS`).
+def activation_forward(x, act, **settings):
+    """Element-wise activation: ``act`` is an activation object, or a name of
+    :data:`twolayer.nn.activations.ACTIVATIONS` (with its ``settings``).
 
     x: any shape. Returns ``out`` (same shape) and the cache ``(x, out, act)``.
     """
-    act = get_activation(name, **settings)
+    if isinstance(act, str):
+        act = get_activation(act, **settings)
     out = act.forward(x)
     return out, (x, out, act)
 
@@ -95,6 +97,33 @@ def leaky_relu_forward(x, alpha=0.01):
 def leaky_relu_backward(dout, cache):
     """Gradient of the leaky ReLU: ``dout`` where ``x > 0``, ``alpha * dout`` elsewhere."""
     return activation_backward(dout, cache)
+
+
+def two_layer_forward(x, params, act, keep_cache=True):
+    """The two-layer net's scores: affine -> activation ``act`` (an activation object) -> affine.
+
+    x: (N, D); params: ``W1 (D, H)``, ``W2 (H, C)`` and, if the net has biases,
+    ``b1 (H,)``, ``b2 (C,)``. Returns the scores (N, C) and the cache that
+    :func:`two_layer_backward` reads; with ``keep_cache=False`` the activation is
+    computed in place of the pre-activations (no (N, H) array more) and the cache is None.
+    """
+    h, cache1 = affine_forward(x, params["W1"], params.get("b1"))
+    if keep_cache:
+        a, cache_act = activation_forward(h, act)
+    else:
+        a, cache_act = act.forward(h, out=h), None
+    scores, cache2 = affine_forward(a, params["W2"], params.get("b2"))
+    return scores, (cache1, cache_act, cache2) if keep_cache else None
+
+
+def two_layer_backward(dscores, cache):
+    """Backward pass of :func:`two_layer_forward`: dscores (N, C) -> the gradients of the
+    data term, ``{"W1", "b1", "W2", "b2"}`` (the biases' entries None for a net without)."""
+    cache1, cache_act, cache2 = cache
+    da, dW2, db2 = affine_backward(dscores, cache2)
+    dh = activation_backward(da, cache_act)
+    _, dW1, db1 = affine_backward(dh, cache1, need_dx=False)
+    return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
 
 def log_softmax(scores):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .classifier import Classifier, make_rng, positive_sizes, resolve_dtype
+from .classifier import Classifier, positive_sizes
 from .init import init_weights
 from .layers import affine_backward, affine_forward, softmax_loss
 from .regularization import l2_grad_scale, l2_penalty
@@ -25,24 +25,11 @@ class LinearSoftmax(Classifier):
     weight_names = ("W",)
     SIZES = ("input_size", "output_size")
 
-    def __init__(
-        self,
-        input_size,
-        output_size,
-        std=1e-4,
-        *,
-        bias=True,
-        init="cs231n",
-        reg_convention="full",
-        dtype=np.float64,
-        rng=None,
-        seed=None,
-    ):
+    def __init__(self, input_size, output_size, std=1e-4, **settings):
         sizes = positive_sizes(input_size=input_size, output_size=output_size)
         self.input_size, self.output_size = sizes["input_size"], sizes["output_size"]
-        self._settle(bias=bias, init=init, std=std, reg_convention=reg_convention)
-        dt = resolve_dtype(dtype)
-        w = init_weights(init, make_rng(rng, seed), self.input_size, self.output_size, std=std)
+        dt, gen = self._settle(std, settings)
+        w = init_weights(self.init, gen, self.input_size, self.output_size, std=std)
         self.params = {"W": np.ascontiguousarray(w, dtype=dt)}
         if self.bias:
             self.params["b"] = np.zeros(self.output_size, dtype=dt)

@@ -30,7 +30,8 @@ mode 0700, and before anything is read from it or written to it
 group or others, and so must every object and record read from it; otherwise the job
 stops with a message naming it and the fix. Numba's own cache (pickles, for the
 adapter it compiles) is kept in its ``numba`` sub-directory, under the same check. The
-file name holds a digest of the loop's source and this file, the Numba and llvmlite
+file name holds a digest of the loop's sources (:data:`twolayer.nn.cache.LOOP_SOURCES`: the loop
+and the activations' formulas it compiles) and this file, the Numba and llvmlite
 versions, the CPU and its features, and the dtype: a change of any of them compiles a
 new object.
 """
@@ -49,7 +50,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import UserError
-from .cache import check_private, trusted_cache_dir
+from .cache import check_private, loop_sources_digest, trusted_cache_dir
 from .classifier import DTYPES
 
 #: the compiled loop's C arguments, in order: (name, kind); kind ``w`` a pointer to the
@@ -69,10 +70,6 @@ CFUNC = ctypes.CFUNCTYPE(
     *({"w": ctypes.c_void_p, "i": ctypes.c_void_p, "d": ctypes.c_void_p, "n": ctypes.c_int64, "f": ctypes.c_double}[k]
       for _, k in ARGS),
 )
-#: the activation's code in the compiled loop (argument ``act``), by its name in
-#: :data:`~twolayer.nn.activations.ACTIVATIONS`
-ACTIVATION_CODES = {"relu": 0, "sigmoid": 1, "tanh": 2, "leaky_relu": 3}
-
 _HERE = Path(__file__).resolve().parent
 _LOADED = {}  # dtype name -> (ctypes function, what keeps its code alive, where it came from)
 
@@ -105,7 +102,7 @@ def cache_key(dtype):
 
     h = hashlib.sha256()
     for part in (
-        (_HERE / "batch1_loop.py").read_bytes(),
+        loop_sources_digest().encode(),  # the loop and the activations' formulas
         Path(__file__).read_bytes(),
         _numba_version().encode(),
         llvmlite.__version__.encode(),

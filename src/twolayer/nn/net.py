@@ -13,15 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import get_activation
-from .classifier import Classifier, make_rng, positive_sizes, resolve_dtype
+from .classifier import Classifier, positive_sizes
 from .init import init_weights
-from .layers import (
-    activation_backward,
-    activation_forward,
-    affine_backward,
-    affine_forward,
-    softmax_loss,
-)
+from .layers import softmax_loss, two_layer_backward, two_layer_forward
 from .regularization import l2_grad_scale, l2_penalty
 
 
@@ -50,23 +44,16 @@ class TwoLayerNet(Classifier):
         *,
         activation="relu",
         activation_settings=None,
-        bias=True,
-        init="cs231n",
-        reg_convention="full",
-        dtype=np.float64,
-        rng=None,
-        seed=None,
+        **settings,
     ):
         sizes = positive_sizes(input_size=input_size, hidden_size=hidden_size, output_size=output_size)
         self.input_size, self.hidden_size, self.output_size = sizes.values()
         self.activation = activation
         self.activation_settings = dict(activation_settings or {})
         self.act = get_activation(activation, **self.activation_settings)
-        self._settle(bias=bias, init=init, std=std, reg_convention=reg_convention)
-        dt = resolve_dtype(dtype)
-        gen = make_rng(rng, seed)
-        w1 = init_weights(init, gen, self.input_size, self.hidden_size, std=std)
-        w2 = init_weights(init, gen, self.hidden_size, self.output_size, std=std)
+        dt, gen = self._settle(std, settings)
+        w1 = init_weights(self.init, gen, self.input_size, self.hidden_size, std=std)
+        w2 = init_weights(self.init, gen, self.hidden_size, self.output_size, std=std)
         self.params = {"W1": np.ascontiguousarray(w1, dtype=dt)}
         if self.bias:
             self.params["b1"] = np.zeros(self.hidden_size, dtype=dt)
@@ -88,11 +75,7 @@ class TwoLayerNet(Classifier):
     # -- forward / backward (reference implementation) ---------------------
     def scores(self, X):
         """Class scores (N, C) for inputs X (N, D)."""
-        p = self.params
-        h, _ = affine_forward(X, p["W1"], p.get("b1"))
-        a = self.act.forward(h, out=h)
-        s, _ = affine_forward(a, p["W2"], p.get("b2"))
-        return s
+        return two_layer_forward(X, self.params, self.act, keep_cache=False)[0]
 
     def loss(self, X, y=None, reg=0.0):
         """CS231n's ``loss``: scores if ``y`` is None, else ``(loss, grads)``.
@@ -102,24 +85,16 @@ class TwoLayerNet(Classifier):
         convention; ``grads`` has the keys of ``params``.
         """
         p = self.params
-        h, cache1 = affine_forward(X, p["W1"], p.get("b1"))
-        a, cache_act = activation_forward(h, self.activation, **self.activation_settings)
-        scores, cache2 = affine_forward(a, p["W2"], p.get("b2"))
         if y is None:
-            return scores
+            return self.scores(X)
+        scores, cache = two_layer_forward(X, p, self.act)
         data_loss, dscores = softmax_loss(scores, y)
         loss = data_loss + l2_penalty((p["W1"], p["W2"]), reg, self.reg_convention)
-        da, dW2, db2 = affine_backward(dscores, cache2)
-        dh = activation_backward(da, cache_act)
-        _, dW1, db1 = affine_backward(dh, cache1, need_dx=False)
+        grads = two_layer_backward(dscores, cache)
         k = l2_grad_scale(reg, self.reg_convention)
         if k:
-            dW1 += k * p["W1"]
-            dW2 += k * p["W2"]
-        grads = {"W1": dW1, "W2": dW2}
-        if self.bias:
-            grads["b1"] = db1
-            grads["b2"] = db2
+            grads["W1"] += k * p["W1"]
+            grads["W2"] += k * p["W2"]
         return loss, {name: grads[name] for name in p}
 
     # -- CS231n training surface -------------------------------------------

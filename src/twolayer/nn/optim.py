@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .registry import lookup
+
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -177,9 +179,4 @@ OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, RMSProp, Adam)}
 
 def make_optimizer(name, **settings):
     """Build the optimizer called ``name``; unknown names list the valid ones."""
-    try:
-        cls = OPTIMIZERS[name]
-    except (KeyError, TypeError):
-        valid = ", ".join(sorted(OPTIMIZERS))
-        raise ValueError(f"unknown optimizer {name!r}; valid optimizers are: {valid}") from None
-    return cls(**settings)
+    return lookup(OPTIMIZERS, name, "optimizer")(**settings)

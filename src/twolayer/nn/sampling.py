@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .registry import lookup
+
 BLOCK = 8192  # indices are generated this many steps at a time
 
 
@@ -86,11 +88,7 @@ SAMPLERS = {cls.name: cls for cls in (WithReplacement, Epochs, FullBatch)}
 
 def make_sampler(name, n, batch_size, rng):
     """The sampler called ``name`` over ``n`` examples; unknown names list the valid ones."""
-    try:
-        cls = SAMPLERS[name]
-    except (KeyError, TypeError):
-        valid = ", ".join(sorted(SAMPLERS))
-        raise ValueError(f"unknown sampling {name!r}; valid samplings are: {valid}") from None
+    cls = lookup(SAMPLERS, name, "sampling")
     if name != "full" and not 1 <= batch_size:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     return cls(n, batch_size, rng)

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .registry import lookup
+
 
 @dataclass(frozen=True)
 class Constant:
@@ -79,11 +81,7 @@ def make_schedule(lr0, spec=None):
     """Build a schedule from ``lr0`` and a spec such as ``{"name": "exponential", "gamma": 0.9}``."""
     spec = dict(spec or {"name": "constant"})
     name = spec.pop("name", "constant")
-    try:
-        cls = SCHEDULES[name]
-    except (KeyError, TypeError):
-        valid = ", ".join(sorted(SCHEDULES))
-        raise ValueError(f"unknown schedule {name!r}; valid schedules are: {valid}") from None
+    cls = lookup(SCHEDULES, name, "schedule")
     try:
         return cls(float(lr0), **spec)
     except TypeError:
