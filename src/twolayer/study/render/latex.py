@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import re
 
-_TEX = {"±": r"$\pm$", "–": "--", "λ": r"$\lambda$", "η": r"$\eta$", "−": "$-$", "×": r"$\times$", "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+_TEX = {"±": r"$\pm$", "–": "--", "λ": r"$\lambda$", "η": r"$\eta$", "−": "$-$", "×": r"$\times$", "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
+        # the default (OT1) text font has no |, < or >: it would print —, ¡ and ¿
+        "|": r"\textbar{}", "<": r"\textless{}", ">": r"\textgreater{}"}
 
 # Column headers and cells that LaTeX typesets as mathematics (the CSV and Markdown keep the plain word).
 TEX_HEADERS = {"lambda": r"$\lambda$"}
