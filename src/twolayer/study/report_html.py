@@ -13,9 +13,11 @@ which ``snakemake --report`` reads when it is given no ``--configfile``.
 
 Pages are self-contained: inline CSS, figures (and each table's CSV) embedded
 as data URIs, no script, nothing fetched; only the front-page fragment has
-links, which call the report's own app. Every text that comes from a file or
-the config is escaped (:func:`html.escape`), and every file is written
-atomically. The paper tables' pages and the summary hold nothing measured (run
+links, which call the report's own app. This module says what each page
+shows (its tables are :class:`~twolayer.study.render.Table` values); the
+pages themselves are the templates of :mod:`twolayer.study.render.html`,
+which escape every text that comes from a file or the config
+(:func:`html.escape`). Every file is written atomically. The paper tables' pages and the summary hold nothing measured (run
 times, memory), so they are the same for two runs of the same config; the
 study table's page shows table.csv's measured columns, as the CSV does.
 """
