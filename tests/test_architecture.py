@@ -181,9 +181,9 @@ def test_a_new_grid_axis_is_one_entry(monkeypatch, tmp_path):
         files.append(f)
     df, _ = aggregate("s", files, None, tmp_path / "table.csv", tmp_path / "winner.json")
     assert list(read_table(tmp_path / "table.csv")["mu"]) == [0.5, 0.9]
-    t1 = BUILDERS["table1"](df, study.axes)
+    t1 = BUILDERS["table1"](df, study.axes).cells()
     assert dict(zip(t1["Hyperparameter"], t1["Values"]))["Momentum"] == "0.5, 0.9"
-    assert "Momentum" in BUILDERS["table2"](df, study.axes).columns
+    assert "Momentum" in BUILDERS["table2"](df, study.axes).frame.columns
     assert labels.varying_axes(df) == ["mu"] and labels.axis_name("mu") == "momentum μ"
     # and once the entry is gone, the axis is unknown again
     monkeypatch.delitem(axes_mod.AXES, "mu")

@@ -23,13 +23,14 @@ from twolayer.nn.net import TwoLayerNet
 from twolayer.nn.train import TrainSettings, train_model
 from twolayer.study.jobspec import block_every
 from twolayer.study.figures.report_figs import report_pca, w2_images, w2_shape
+from twolayer.study.render.csv import write_csv
+from twolayer.study.render.latex import latex
 from twolayer.study.scorecard import (
     MEASURES,
     load_published,
     read_scorecard,
     score,
-    to_csv,
-    to_latex,
+    scorecard_table,
 )
 from twolayer.study.trace import full_set_stats
 
@@ -259,12 +260,12 @@ def test_scorecard_loss_needs_every_step_logged(tmp_path):
 def test_scorecard_files_round_trip_and_compile(tmp_path):
     run = {"studies": {"spiral": _spiral_run(tmp_path)}, "datasets": {}}
     rows = score(PUB, run)
-    to_csv(rows, tmp_path / "s.csv")
+    write_csv(scorecard_table(rows), tmp_path / "s.csv")
     back = read_scorecard(tmp_path / "s.csv")
     assert [r["status"] for r in back] == [r["status"] for r in rows]
     assert back[3]["reproduced"] == {"hidden": 25, "model": "twolayer"}
     assert back[0]["difference"] == pytest.approx(rows[0]["difference"])
-    tex = to_latex(rows)
+    tex = latex(scorecard_table(rows))
     assert r"\label{tab:scorecard}" in tex and "98.66" in tex
 
 
@@ -313,7 +314,7 @@ def test_scorecard_latex_compiles_with_its_notes(tmp_path):
     run = {"studies": {"spiral": _spiral_run(tmp_path)},
            "datasets": {"mnist": {"downloaded": True, "files": ["a_b.gz"], "dirname": "mnist"}}}
     tex = tmp_path / "scorecard.tex"
-    tex.write_text(to_latex(score(PUB, run)))
+    tex.write_text(latex(scorecard_table(score(PUB, run))))
     out = tmp_path / "build"
     out.mkdir()
     pdf = compile_tex(tex, out)
@@ -328,5 +329,5 @@ def test_scorecard_latex_compiles_with_its_notes(tmp_path):
     full.parent.mkdir()
     datasets = {"mnist": {"downloaded": True, "files": ["train-images-idx3-ubyte.gz"], "dirname": "mnist"},
                 "cifar10": {"downloaded": True, "files": ["cifar-10-binary.tar.gz"], "dirname": "cifar10"}}
-    full.write_text(to_latex(score(load_published(PUBLISHED), {"studies": {}, "datasets": datasets})))
+    full.write_text(latex(scorecard_table(score(load_published(PUBLISHED), {"studies": {}, "datasets": datasets}))))
     compile_tex(full, full.parent)

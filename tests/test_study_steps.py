@@ -22,7 +22,9 @@ from twolayer.study.config import validate
 from twolayer.study.evaluate import evaluate_winner
 from twolayer.study.modelio import ModelFile
 from twolayer.study.runner import run_job
-from twolayer.study.tables import to_latex, to_markdown, write_tables
+from twolayer.study.render.latex import to_latex
+from twolayer.study.render.markdown import to_markdown
+from twolayer.study.tables import write_tables
 
 CONFIG = {
     "studies": {

@@ -25,12 +25,12 @@ import pytest
 
 from twolayer.integrity import sealed_record
 from twolayer.study.aggregate import aggregate, read_table, table_columns
+from twolayer.study.render.latex import to_latex
+from twolayer.study.render.markdown import to_markdown
 from twolayer.study.tables import (
     BUILDERS,
     CAPTIONS,
     TABLES,
-    to_latex,
-    to_markdown,
     write_tables,
 )
 

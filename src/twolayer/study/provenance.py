@@ -8,7 +8,8 @@ reading the source (every ``import``, including those inside functions).
 
 The digest is taken over the modules' syntax trees without docstrings, so
 editing a comment, a docstring or the formatting does not retrain 336
-models, while changing a single operator does.
+models, while changing a single operator does. A package's ``templates/``
+(the report's pages: Jinja2 templates and CSS) count with their bytes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = "twolayer"
+TEMPLATES = "templates"  # a package's page templates (package data) count as its code
 
 
 def _package_dir():
@@ -98,6 +100,10 @@ def code_digest(*entries):
             continue
         tree = _strip_docstrings(ast.parse(path.read_text(), filename=str(path)))
         h.update(name.encode() + b"\0" + ast.dump(tree, annotate_fields=False).encode() + b"\0")
+        if path.name == "__init__.py" and (path.parent / TEMPLATES).is_dir():  # what the package renders with
+            for f in sorted((path.parent / TEMPLATES).rglob("*")):
+                if f.is_file():
+                    h.update(f.relative_to(path.parent).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 

@@ -28,16 +28,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, write_text
+from ..atomic import atomic_path
 from .aggregate import read_table
 from .certainty import expected_max_curve, summarize, winner_certainty
+from .render import Table, write
 
 THRESHOLD = 0.75  # Bouthillier et al.: P(A > B) for a meaningful improvement
 N_BOOT = 2000
-
-
-def _pct(v):
-    return "" if v is None or pd.isna(v) else f"{100 * v:.2f}"
 
 
 def single_runs(table):
@@ -105,29 +102,36 @@ def variance_frame(models, grid_winner):
     return pd.DataFrame(rows, columns=["source", "models", "mean", "std", "min", "max"])
 
 
-def _display_certainty(df, table, axes):
-    """The certainty table as printed: the hyperparameters (a column each, as Table 2), then the numbers."""
+VAL_MEAN_STD = "Val accuracy (%, mean ± std)"
+
+
+def certainty_table(df, table, axes, caption):
+    """The certainty table as printed: the hyperparameters (a column each, as Table 2), then the
+    numbers; its CSV is ``df`` itself."""
     from .axes import AXES
-    from .tables import _hp_frame
+    from .tables import axis_kinds, hp_frame
 
     rows = table.set_index("point").loc[df["point"]].reset_index()
     varying = [a for a in axes if rows[AXES[a].column].nunique(dropna=False) > 1]  # the others are the same for all
-    out = _hp_frame(rows, varying) if varying else pd.DataFrame({"Point": rows["point"]})
-    out["Replicates"] = df["replicates"].astype(int).astype(str).to_numpy()
-    out["Val accuracy (%, mean ± std)"] = [f"{_pct(m)} ± {_pct(s)}" for m, s in zip(df["mean"], df["std"])]
-    out["P(winner better) [95% CI]"] = ["" if pd.isna(p) else f"{p:.2f} [{lo:.2f}, {hi:.2f}]"
-                                        for p, lo, hi in zip(df["p_winner_better"], df["p_low"], df["p_high"])]
+    out = hp_frame(rows, varying) if varying else pd.DataFrame({"Point": rows["point"]})
+    out["Replicates"] = df["replicates"].to_numpy()
+    out[VAL_MEAN_STD] = list(zip(df["mean"], df["std"]))
+    out["P(winner better) [95% CI]"] = list(zip(df["p_winner_better"], df["p_low"], df["p_high"]))
     out["Verdict"] = df["verdict"].replace({"cannot be told apart": "tie", "winner better": "worse"}).to_numpy()
-    return out
+    kinds = {**axis_kinds(varying), "Replicates": "count", VAL_MEAN_STD: "plus_minus", "P(winner better) [95% CI]": "probability"}
+    return Table(out, kinds=kinds, caption=caption, missing="", data=df)
 
 
-def _display_variance(df):
-    return pd.DataFrame({
+def variance_table(df, caption):
+    """The variance table as printed; its CSV is ``df`` itself."""
+    out = pd.DataFrame({
         "Source of randomness": df["source"],
-        "Models": df["models"].astype(int).astype(str),
-        "Val accuracy (%, mean ± std)": [f"{_pct(m)} ± {_pct(s)}" for m, s in zip(df["mean"], df["std"])],
-        "Range (%)": [f"{_pct(lo)}–{_pct(hi)}" for lo, hi in zip(df["min"], df["max"])],
+        "Models": df["models"],
+        VAL_MEAN_STD: list(zip(df["mean"], df["std"])),
+        "Range (%)": list(zip(df["min"], df["max"])),
     })
+    return Table(out, kinds={"Models": "count", VAL_MEAN_STD: "plus_minus", "Range (%)": "percent_range"}, caption=caption,
+                 missing="", data=df)
 
 
 def point_labels(table, axes):
@@ -139,37 +143,36 @@ def point_labels(table, axes):
     return out
 
 
+CERTAINTY_CAPTION = (
+    "How sure is the winner: the points with the most replicates, their mean validation accuracy, and the "
+    "probability that the winner beats each (the share of replicate pairs it wins, with a 95% bootstrap interval); "
+    "verdict worse: the winner beats it (P at least 0.75, the interval above 0.5); tie: the two cannot be "
+    "told apart")
+
+
 def write_replication(study, table_csv, models_csv, winner_json, out_dir, seed=0, axes=(), refine_json=None):
     """Write the certainty and variance tables (CSV, Markdown, LaTeX) into ``out_dir``."""
-    from .tables import to_latex, to_markdown
+    from dataclasses import replace
+
+    from .axes import AXES
 
     table = read_table(table_csv)
     models = pd.read_csv(models_csv, dtype={"point": str, "status": str, "vary": str, "replicate_set": str})
     winner = json.loads(Path(winner_json).read_text())
     out = Path(out_dir)
-    from .axes import AXES
-
     axes = [a for a in axes if a in AXES and AXES[a].column in table]
     labels = point_labels(table, [AXES[a].column for a in axes])
     cert = certainty_frame(table, models, winner, seed=seed)
     grid_winner = json.loads(Path(refine_json).read_text())["grid_winner"] if refine_json else winner.get("point")
     var = variance_frame(models, grid_winner) if grid_winner else variance_frame(models.iloc[:0], None)
     which = labels.get(grid_winner, grid_winner) if grid_winner else "none"
-    for name, raw, shown, caption in (
-        ("certainty", cert, _display_certainty(cert, table, axes),
-         "How sure is the winner: the points with the most replicates, their mean validation accuracy, and the "
-         "probability that the winner beats each (the share of replicate pairs it wins, with a 95% bootstrap interval); "
-         "verdict worse: the winner beats it (P at least 0.75, the interval above 0.5); tie: the two cannot be "
-         "told apart"),
-        ("variance", var, _display_variance(var),
-         f"The validation accuracy of the grid's single-run winner ({which}) when one source of randomness changes, or both"),
+    for name, shown in (
+        ("certainty", certainty_table(cert, table, axes, CERTAINTY_CAPTION)),
+        ("variance", variance_table(var, f"The validation accuracy of the grid's single-run winner ({which}) when one "
+                                         "source of randomness changes, or both")),
     ):
-        with atomic_path(out / f"{name}.csv") as tmp:
-            raw.to_csv(tmp, index=False, float_format="%.10g")
-        write_text(out / f"{name}.md", f"**{study}: {caption}**\n\n" + to_markdown(shown))
-        write_text(out / f"{name}.tex", to_latex(shown, caption=caption + ".", label=f"tab:{study}-{name}",
-                                               numeric={"Rank", "Replicates", "Models", *(AXES[a].label for a in axes
-                                                                                          if AXES[a].type is not str)}))
+        write(replace(shown, title=f"{study}: {shown.caption}", caption=shown.caption + ".", label=f"tab:{study}-{name}"),
+              out / name)
     return cert, var
 
 

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..atomic import write_text
 from ..errors import InputError
 from ..schemas import schema_file
+from .render import Table, write
+from .render.numbers import point_text
 
 STATUSES = ("reproduced", "differs", "not compared", "not run")
 COLUMNS = ("source", "where", "study", "quantity", "published", "reproduced", "difference", "tolerance", "unit",
@@ -208,16 +209,6 @@ MEASURES = {
 
 
 # -- comparing ----------------------------------------------------------------------------------
-def point_text(point):
-    return ", ".join(f"{k} {_fmt(v)}" for k, v in point.items())
-
-
-def _fmt(v):
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
 def _not_run_reason(study, protocol, run_studies, datasets):
     ds = protocol["dataset"]
     info = datasets.get(ds) or {}
@@ -286,60 +277,13 @@ def score(published, run):
 
 
 # -- writing --------------------------------------------------------------------------------------
-def _number(v, unit):
-    if v is None:
-        return ""
-    if isinstance(v, str):
-        return v
-    if isinstance(v, dict):
-        return point_text(v)
-    if unit == "models":
-        return f"{int(v):d}"
-    if unit == "%":
-        return f"{v:.2f}"
-    return f"{v:.6f}" if abs(v) < 10 else f"{v:.4g}"
-
-
-def _signed(v, unit):
-    if v is None:
-        return ""
-    if unit == "%":
-        return f"{v:+.2f}"
-    if unit == "models":
-        return f"{int(v):+d}"
-    return f"{v:+.6f}"
-
-
-def _tol(v, unit):
-    if unit == "point":
-        return "same point"
-    if unit == "models":
-        return f"±{int(v)}"
-    return f"±{v:g}"
-
-
-def display_rows(rows):
-    """The rows as the tables print them, and the notes below them: ``(cells, notes)``.
-
-    Cells: source, quantity, published, reproduced, difference, tolerance, status. A reason
-    is written once, as a numbered note (``not run [1]``), however many rows share it."""
-    out, notes = [], []
-    for r in rows:
-        unit = r["unit"]
-        q = f"{r['study']}: {r['quantity']}" + (f" ({unit})" if unit == "%" else "")
-        status = r["status"]
-        if r["reason"]:
-            if r["reason"] not in notes:
-                notes.append(r["reason"])
-            status += f" [{notes.index(r['reason']) + 1}]"
-        out.append([
-            f"{r['source']}_ {r['where']}", q, _number(r["published"], unit), _number(r["reproduced"], unit),
-            "" if r["status"] == "not compared" else _signed(r["difference"], unit), _tol(r["tolerance"], unit), status,
-        ])
-    return out, notes
-
-
 HEADER = ["Source", "Quantity", "Published", "Reproduced", "Difference", "Tolerance", "Status"]
+KINDS = {"Source": "prose", "Quantity": "prose", "Published": "measured", "Reproduced": "measured", "Difference": "signed",
+         "Tolerance": "tolerance"}
+# The LaTeX: paragraph columns of these widths, headed short, in a longtable that fits the page.
+WIDTHS = {"Source": "2.3cm", "Quantity": "1.9cm", "Published": "1.45cm", "Reproduced": "1.45cm", "Difference": "1.4cm",
+          "Tolerance": "1.1cm", "Status": "1.5cm"}
+SHORT = {"Reproduced": "Reprod.", "Difference": "Diff.", "Tolerance": "Tol."}
 
 
 def counts(rows):
@@ -351,81 +295,45 @@ def summary_line(rows):
     return ", ".join(f"{v} {k}" for k, v in c.items() if v) + f" (of {len(rows)} comparisons with published numbers)"
 
 
-def to_csv(rows, path):
-    import pandas as pd
-
-    df = pd.DataFrame(
-        [{**r, "published": _csv_value(r["published"]), "reproduced": _csv_value(r["reproduced"])} for r in rows],
-        columns=list(COLUMNS),
-    )
-    from ..atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.10g")
-
-
 def _csv_value(v):
     if isinstance(v, dict):
         return json.dumps(v, sort_keys=True)
     return v
 
 
-def to_markdown(rows):
-    cells, notes = display_rows(rows)
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---", "---", "---:", "---:", "---:", "---:", "---"]) + "|"]
-    for row in cells:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
-    lines += ["", f"{summary_line(rows)}.", ""]
-    lines += [f"[{i}] {note}  " for i, note in enumerate(notes, 1)]
-    return "\n".join(lines).rstrip() + "\n"
+def scorecard_table(rows):
+    """The scorecard as a table: a row per published number, its reason written once, as a
+    numbered note (``not run [1]``), however many rows share it. Its CSV holds the rows themselves."""
+    import pandas as pd
 
-
-def to_latex(rows):
-    from .tables import _tex
-
-    def latex_escape(text):  # and "--" stays two hyphens (a command-line option), not an en dash
-        return _tex(text).replace("--", "-{}-")
-
-    body = []
-    cells, notes = display_rows(rows)
-    for row in cells:  # \hspace{0pt}: TeX hyphenates no paragraph's first word ("§Hyperparameter") without it
-        body.append(" & ".join((r"\hspace{0pt}" if i in (0, 1) else "") + latex_escape(c) for i, c in enumerate(row)) + r" \\")
-    num = r">{\raggedleft\arraybackslash}p{%s}"
-    rag = r">{\raggedright\arraybackslash}p{%s}"
-    spec = "@{}" + rag % "2.3cm" + rag % "1.9cm" + "".join(num % w for w in ("1.45cm", "1.45cm", "1.4cm", "1.1cm")) + rag % "1.5cm" + "@{}"
-    header = " & ".join(["Source", "Quantity", "Published", "Reprod.", "Diff.", "Tol.", "Status"]) + r" \\"
-    return "\n".join([
-        "% requires \\usepackage{array,booktabs,longtable}",
-        r"\begingroup\footnotesize\setlength{\tabcolsep}{2pt}",
-        r"\begin{longtable}{" + spec + "}",
-        r"\caption{Published numbers and their reproduction (" + latex_escape(summary_line(rows))
-        + r"). Diff.: reproduced $-$ published; Tol.: the largest difference counted as reproduced.}\label{tab:scorecard}\\",
-        r"\toprule",
-        header,
-        r"\midrule",
-        r"\endfirsthead",
-        r"\toprule",
-        header,
-        r"\midrule",
-        r"\endhead",
-        *body,
-        r"\bottomrule",
-        r"\end{longtable}",
-        *([r"\begin{enumerate}"] + [r"\item[{[" + str(i) + r"]}] " + latex_escape(n) for i, n in enumerate(notes, 1)]
-          + [r"\end{enumerate}"] if notes else []),
-        r"\endgroup",
-        "",
-    ])
+    notes, shown = [], []
+    for r in rows:
+        unit, status = r["unit"], r["status"]
+        if r["reason"]:
+            if r["reason"] not in notes:
+                notes.append(r["reason"])
+            status += f" [{notes.index(r['reason']) + 1}]"
+        shown.append([
+            f"{r['source']}_ {r['where']}", f"{r['study']}: {r['quantity']}" + (f" ({unit})" if unit == "%" else ""),
+            (r["published"], unit), (r["reproduced"], unit),
+            (None if r["status"] == "not compared" else r["difference"], unit), (r["tolerance"], unit), status,
+        ])
+    data = pd.DataFrame(
+        [{**r, "published": _csv_value(r["published"]), "reproduced": _csv_value(r["reproduced"])} for r in rows],
+        columns=list(COLUMNS),
+    )
+    line = summary_line(rows)
+    return Table(pd.DataFrame(shown, columns=HEADER, dtype=object), kinds=KINDS, label="tab:scorecard", data=data,
+                 caption=f"Published numbers and their reproduction ({line}). Diff.: reproduced − published; Tol.: the "
+                         "largest difference counted as reproduced.",
+                 notes=tuple(notes), footer=f"{line}.", widths=WIDTHS, short=SHORT, aligned=True, missing="")
 
 
 def write_scorecard(published_path, run, out_dir, schema_path=None):
     """Score and write ``scorecard.{csv,md,tex}`` into ``out_dir``; returns the rows (the HTML
     page is :func:`twolayer.study.report_html.write_scorecard_page`)."""
     rows = score(load_published(published_path, schema_path or SCHEMA), run)
-    out = Path(out_dir)
-    to_csv(rows, out / "scorecard.csv")
-    write_text(out / "scorecard.md", to_markdown(rows))
-    write_text(out / "scorecard.tex", to_latex(rows))
+    write(scorecard_table(rows), Path(out_dir) / "scorecard")
     return rows
 
 
