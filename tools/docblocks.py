@@ -40,7 +40,7 @@ def _plan(work):
     sys.path.insert(0, str(REPO / "src"))
     from twolayer.study.config import load
 
-    return load(Path(work) / DEMO, Path(work) / "workflow/schemas/config.schema.yaml")
+    return load(Path(work) / DEMO)  # by the package's schema
 
 
 def machine():
