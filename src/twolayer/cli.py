@@ -98,9 +98,10 @@ def cmd_check_config(args):
 
 
 def cmd_schema(args):
-    from .study.config import DEFAULT_SCHEMA, ConfigError, schema_with_axes
+    from .schemas import schema_path
+    from .study.config import ConfigError, schema_with_axes
 
-    path = DEFAULT_SCHEMA if args.schema is None else Path(args.schema)
+    path = schema_path(args.schema, "config")
     text = path.read_text()
     fresh = schema_with_axes(text)
     if fresh == text:

@@ -9,6 +9,7 @@ it is stale. ``published.schema.yaml`` checks ``config/published.yaml``.
 from __future__ import annotations
 
 from importlib.resources import files
+from pathlib import Path
 
 NAMES = ("config", "published")
 
@@ -18,3 +19,10 @@ def schema_file(name):
     if name not in NAMES:
         raise ValueError(f"unknown schema {name!r}; the package ships: {', '.join(NAMES)}")
     return files(__name__) / f"{name}.schema.yaml"
+
+
+def schema_path(path, name):
+    """A schema given by the user (a str or path), or the shipped one ``name`` when ``path`` is None."""
+    if path is None:
+        return schema_file(name)
+    return Path(path) if isinstance(path, str) else path

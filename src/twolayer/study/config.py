@@ -30,7 +30,7 @@ from ..data.fetch import DEFAULT_SEARCH_DIRS, DOWNLOAD_DEFAULTS
 from ..data.formats import FORMATS
 from ..errors import UserError
 from ..nn.optim import SGD
-from ..schemas import schema_file
+from ..schemas import schema_file, schema_path
 from .axes import AXES, SOURCES, by_short, grid_schema, set_spec_value
 
 RESULTS = "results"
@@ -129,14 +129,10 @@ def _leaf_errors(err):
     return _leaf_errors(best) if best is not None else [err]
 
 
-def _schema_path(path):
-    return DEFAULT_SCHEMA if path is None else Path(path) if isinstance(path, str) else path
-
-
 def load_schema(path=DEFAULT_SCHEMA):
     """The config schema at ``path`` (default: the package's), checked to be complete: its
     ``grid`` block must be that of the axes (:func:`twolayer.study.axes.grid_schema`)."""
-    path = _schema_path(path)
+    path = schema_path(path, "config")
     if not path.is_file():
         raise ConfigError(f"config schema {path} not found (the package's is {DEFAULT_SCHEMA})")
     schema = yaml.safe_load(path.read_text())

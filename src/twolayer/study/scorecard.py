@@ -25,6 +25,7 @@ import yaml
 
 from ..errors import InputError
 from ..schemas import schema_file
+from ..schemas import schema_path as as_schema_path
 from .render import Table, write
 from .render.numbers import point_text
 
@@ -50,7 +51,7 @@ def load_published(path, schema_path=SCHEMA):
         raise InputError(f"{path}: no such file (the published numbers; see config/published.yaml)") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML ({exc})") from None
-    schema = yaml.safe_load((Path(schema_path) if isinstance(schema_path, str) else schema_path).read_text())
+    schema = yaml.safe_load(as_schema_path(schema_path, "published").read_text())
     problems = schema_problems(data, schema)
     for i, n in enumerate(data.get("numbers") or [] if not problems else []):
         where = f"numbers[{i}]"
