@@ -13,7 +13,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from twolayer.study.invocation import report_only
+from twolayer.study.plan.invocation import report_only
 
 min_version("9.0")
 

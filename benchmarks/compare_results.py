@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import pandas as pd
 
-from twolayer.study.aggregate import RUNTIME_COLUMNS
+from twolayer.study.analysis.aggregate import RUNTIME_COLUMNS
 
 
 def compare_study(ra, rb):

@@ -30,7 +30,7 @@ def median_of(fn, repeats=7):
 
 
 _FIRST_CALL = """
-import numpy as np, twolayer.cli, twolayer.study.runner
+import numpy as np, twolayer.cli, twolayer.study.run.runner
 from twolayer import TwoLayerNet
 from twolayer.nn.kernels import Batch1SGD
 net = TwoLayerNet(784, 20, 10, activation="sigmoid", bias=False, init="report", dtype=np.float32, seed=0)
@@ -42,7 +42,7 @@ Batch1SGD(net, 1e-5).run(X, np.zeros(4, np.uint8), np.arange(4), np.full(4, 0.01
 # what a job did before the loop's machine code was stored (twolayer.nn.native): import Numba and have
 # its dispatcher load block_steps from Numba's cache, by calling it on zeros
 _NUMBA_FIRST_CALL = """
-import numpy as np, twolayer.cli, twolayer.study.runner
+import numpy as np, twolayer.cli, twolayer.study.run.runner
 from twolayer.nn.batch1_loop import block_steps
 dt, kb, h, c, z = np.float32, 2, 3, 2, np.zeros
 block_steps(z((kb, h), dt), z((kb, kb), dt), z((kb, h), dt), z(kb, dt), z((c, h), dt), z(h, dt), z(c, dt),
@@ -65,10 +65,10 @@ def job_fixed_cost():
         "numpy": proc("import numpy"),
         "numpy + h5py": proc("import numpy, h5py"),
         "numpy + h5py + scipy.linalg": proc("import numpy, h5py, scipy.linalg.blas"),
-        "the training job (twolayer.cli + runner)": proc("import twolayer.cli, twolayer.study.runner"),
+        "the training job (twolayer.cli + runner)": proc("import twolayer.cli, twolayer.study.run.runner"),
         "+ the compiled loop mapped from its stored object (llvmlite) and run": proc(_FIRST_CALL),
         "for comparison, the job's imports + Numba's import": proc(
-            "import twolayer.cli, twolayer.study.runner, twolayer.nn.batch1_loop"),
+            "import twolayer.cli, twolayer.study.run.runner, twolayer.nn.batch1_loop"),
         "for comparison, the same + Numba loading the loop from its own cache": proc(_NUMBA_FIRST_CALL),
     }
     from twolayer.data.prepare import prepare_dataset

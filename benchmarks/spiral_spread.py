@@ -16,8 +16,8 @@ import yaml
 
 from twolayer.data.spiral import make_spiral
 from twolayer.nn.train import train_model
-from twolayer.study.config import validate
-from twolayer.study.jobspec import build_model, train_settings
+from twolayer.study.plan.config import validate
+from twolayer.study.plan.jobspec import build_model, train_settings
 
 REPO = Path(__file__).resolve().parents[1]
 # the published numbers' points and iterations (config/published.yaml)

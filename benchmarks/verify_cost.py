@@ -79,7 +79,7 @@ def prepare(tmp):
 
 def job_seconds(data, tmp):
     """Wall time of one ``twolayer train`` of the middle point of config.yaml's fashion_mnist on ``data``."""
-    from twolayer.study.config import load
+    from twolayer.study.plan.config import load
 
     study = load(REPO / "config/config.yaml").study("fashion_mnist")
     spec = study.spec(study.points[len(study.points) // 2].id)

@@ -1,6 +1,7 @@
 """Each fact in one place: the schema's names against the registries, the config reference
 against the schema and the defaults, a grid axis added by one entry, and imports that
-only run downward (cli -> study -> nn, data -> errors, atomic, progress, integrity)."""
+only run downward (cli -> study -> nn, data -> errors, atomic, progress, integrity; inside
+the study: report -> analysis -> run, render -> plan)."""
 
 from __future__ import annotations
 
@@ -26,17 +27,12 @@ from twolayer.nn.optim import OPTIMIZERS
 from twolayer.nn.regularization import L2_CONVENTIONS
 from twolayer.nn.sampling import SAMPLERS
 from twolayer.nn.schedules import SCHEDULES
-from twolayer.study import axes as axes_mod
-from twolayer.study.config import (
-    MODEL_DEFAULTS,
-    TRAINING_DEFAULTS,
-    ConfigError,
-    load_schema,
-    schema_with_axes,
-    validate,
-)
+from twolayer.study.plan import axes as axes_mod
+from twolayer.errors import ConfigError
+from twolayer.study.plan.config import MODEL_DEFAULTS, TRAINING_DEFAULTS, validate
+from twolayer.study.plan.schema import load_schema, schema_with_axes
 from twolayer.schemas import schema_file
-from twolayer.study.figures import labels
+from twolayer.study.render import labels
 
 SCHEMA_PATH = schema_file("config")  # the package's
 SRC = REPO / "src" / "twolayer"
@@ -142,11 +138,11 @@ def test_a_new_grid_axis_is_one_entry(monkeypatch, tmp_path):
     """A throw-away axis (the momentum of SGD with momentum) reaches the job spec, the training,
     the metrics, the table, the paper tables and the figures' labels with one entry."""
     from twolayer.nn.sampling import make_sampler  # noqa: F401  (the training reads the spec)
-    from twolayer.study.aggregate import aggregate, read_table
-    from twolayer.study.jobspec import build_model, train_settings
+    from twolayer.study.analysis.aggregate import aggregate, read_table
+    from twolayer.study.plan.jobspec import build_model, train_settings
     from twolayer.integrity import sealed_record
-    from twolayer.study.runner import metrics_record
-    from twolayer.study.tables import BUILDERS
+    from twolayer.study.run.runner import metrics_record
+    from twolayer.study.analysis.tables import BUILDERS
 
     mu = axes_mod.Axis("mu", "mu", float, "training.optimizer.mu", "mu", "Momentum", "momentum μ",
                        {"type": "number", "minimum": 0, "exclusiveMaximum": 1})
@@ -231,6 +227,30 @@ def test_imports_only_run_downward():
     sideways = [(a, b) for a, bs in edges.items() for b in bs
                 if _layer(a) == _layer(b) == 1 and a.split(".")[1] != b.split(".")[1]]
     assert not sideways, f"nn and data import each other: {sideways}"
+
+
+# the rooms of twolayer.study, in the order its docstring lists them; a room imports only from
+# rooms of a lower number (render and run, both 1, do not import each other)
+ROOMS = {"plan": 0, "render": 1, "run": 1, "analysis": 2, "report": 3}
+
+
+def test_the_study_rooms_import_only_from_the_rooms_before_them():
+    import twolayer.study
+
+    listed = re.findall(r"^\* :mod:`\.(\w+)`", twolayer.study.__doc__, re.M)
+    assert listed == list(ROOMS), "twolayer.study's docstring lists its rooms in another order than ROOMS"
+    study = SRC / "study"
+    assert {p.name for p in study.iterdir() if p.is_dir() and p.name != "__pycache__"} == set(ROOMS)
+    assert [p.name for p in study.glob("*.py")] == ["__init__.py"], "every module of the study lives in a room"
+
+    def room(module):
+        parts = module.split(".")
+        return parts[2] if len(parts) > 2 and parts[1] == "study" else None
+
+    edges = _module_imports()
+    pairs = [(a, b) for a, bs in edges.items() for b in bs if room(a) and room(b) and room(a) != room(b)]
+    wrong = [(a, b) for a, b in pairs if ROOMS[room(b)] >= ROOMS[room(a)]]
+    assert pairs and not wrong, f"imports against the rooms' order: {wrong}"
 
 
 def test_imports_hold_no_circle():

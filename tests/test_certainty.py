@@ -1,4 +1,4 @@
-"""twolayer.study.certainty, checked against independent computations on hand-made inputs."""
+"""twolayer.study.analysis.statistics, checked against independent computations on hand-made inputs."""
 
 import itertools
 import math
@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from twolayer.errors import InputError
-from twolayer.study.certainty import (
+from twolayer.study.analysis.statistics import (
     expected_max,
     expected_max_curve,
     expected_max_std,

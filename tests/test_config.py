@@ -7,14 +7,9 @@ import pytest
 import yaml
 from workflow_helpers import REPO
 
-from twolayer.study.config import (
-    ConfigError,
-    format_value,
-    load,
-    parse_point,
-    point_id,
-    validate,
-)
+from twolayer.errors import ConfigError
+from twolayer.study.plan.config import load, validate
+from twolayer.study.plan.naming import format_value, parse_point, point_id
 from twolayer.schemas import schema_file
 
 SCHEMA = schema_file("config")  # the package's

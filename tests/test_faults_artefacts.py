@@ -25,7 +25,7 @@ from twolayer.data.preprocess import get_recipe
 from twolayer.data.sources import get_source
 from twolayer.data.store import DataFileError, load_split
 from twolayer.integrity import array_digest, attribute_digest, record_digest, sealed_record
-from twolayer.study.config import validate
+from twolayer.study.plan.config import validate
 
 CONFIG = {"studies": {"s": {
     "dataset": "spiral", "recipe": "spiral",

@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from twolayer.study.config import validate
+from twolayer.study.plan.config import validate
 from twolayer.schemas import schema_file
 
 SCHEMA = schema_file("config")  # the package's

@@ -19,19 +19,19 @@ import pytest
 from matplotlib.text import Text
 
 from twolayer.integrity import seal
-from twolayer.study.aggregate import ranked, read_table, table_columns
-from twolayer.study.figures import draw
-from twolayer.study.figures.data_figs import boundary_grid, boundary_panels
-from twolayer.study.figures.heatmap import (
+from twolayer.study.analysis.aggregate import ranked, read_table, table_columns
+from twolayer.study.report.figures import draw
+from twolayer.study.report.figures.data_figs import boundary_grid, boundary_panels
+from twolayer.study.report.figures.heatmap import (
     confusion_data,
     draw_confusion,
     draw_heatmap,
     heatmap_data,
 )
-from twolayer.study.figures.labels import NBSP, describe, fmt_number, fmt_numbers
-from twolayer.study.figures.report_figs import draw_w1_pca_report, draw_w2_report
-from twolayer.study.figures.style import SMALL, TITLE_SIZE, style
-from twolayer.study.figures.weights import (
+from twolayer.study.render.labels import NBSP, describe, fmt_number, fmt_numbers
+from twolayer.study.report.figures.report_figs import draw_w1_pca_report, draw_w2_report
+from twolayer.study.report.figures.style import SMALL, TITLE_SIZE, style
+from twolayer.study.report.figures.weights import (
     class_templates,
     draw_templates,
     draw_w1_images,
@@ -257,10 +257,10 @@ def spiral(tmp_path_factory):
     from twolayer.data.prepare import prepare_dataset
     from twolayer.data.preprocess import get_recipe
     from twolayer.data.sources import get_source
-    from twolayer.study.aggregate import aggregate
-    from twolayer.study.config import validate
-    from twolayer.study.evaluate import evaluate_winner
-    from twolayer.study.runner import run_job
+    from twolayer.study.analysis.aggregate import aggregate
+    from twolayer.study.plan.config import validate
+    from twolayer.study.analysis.evaluate import evaluate_winner
+    from twolayer.study.run.runner import run_job
 
     tmp = tmp_path_factory.mktemp("spiral")
     st = validate(CONFIG).study("s")
@@ -278,7 +278,7 @@ def spiral(tmp_path_factory):
 
 def test_boundaries_are_the_models_predictions_on_the_grid(spiral):
     from twolayer.data.store import load_split
-    from twolayer.study.modelio import ModelFile
+    from twolayer.study.run.modelio import ModelFile
 
     X, y = load_split(spiral.data, "train")
     df = read_table(spiral.table)
@@ -302,7 +302,7 @@ def test_boundaries_are_the_models_predictions_on_the_grid(spiral):
 
 @pytest.mark.parametrize("name", ["curves", "heatmap", "confusion", "samples", "boundaries"])
 def test_every_spiral_figure_draws_with_readable_text(spiral, tmp_path, name, monkeypatch):
-    from twolayer.study.figures import style as style_mod
+    from twolayer.study.report.figures import style as style_mod
 
     drawn = {}
     real_save = style_mod.save

@@ -21,18 +21,18 @@ from twolayer.errors import InputError
 from twolayer.integrity import seal
 from twolayer.nn.net import TwoLayerNet
 from twolayer.nn.train import TrainSettings, train_model
-from twolayer.study.jobspec import block_every
-from twolayer.study.figures.report_figs import report_pca, w2_images, w2_shape
+from twolayer.study.plan.jobspec import block_every
+from twolayer.study.report.figures.report_figs import report_pca, w2_images, w2_shape
 from twolayer.study.render.csv import write_csv
 from twolayer.study.render.latex import latex
-from twolayer.study.scorecard import (
+from twolayer.study.analysis.scorecard import (
     MEASURES,
     load_published,
     read_scorecard,
     score,
     scorecard_table,
 )
-from twolayer.study.trace import full_set_stats
+from twolayer.study.run.trace import full_set_stats
 
 PUBLISHED = REPO / "config" / "published.yaml"
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import serving_idx_dataset
 from workflow_helpers import REPO, run_snakemake, snakemake_command
 
-from twolayer.study.aggregate import RUNTIME_COLUMNS
+from twolayer.study.analysis.aggregate import RUNTIME_COLUMNS
 
 pytestmark = pytest.mark.integration
 
@@ -191,15 +191,15 @@ def test_a_job_out_of_memory_fails_cleanly_and_is_retried_with_more(served, tmp_
     # and the compiled loop mapped, as every job of this float32 batch-1 study maps it. The first
     # probe stores the loop if the cache lacks it (compiling imports Numba, which a job that maps
     # the stored object does not); the second measures a job's start as the jobs will have it.
-    code = ("import numpy as np, twolayer.study.runner; from twolayer.nn.kernels import load_compiled_loop; "
-            "from twolayer.study.resources import rss_bytes; load_compiled_loop(np.float32); print(rss_bytes())")
+    code = ("import numpy as np, twolayer.study.run.runner; from twolayer.nn.kernels import load_compiled_loop; "
+            "from twolayer.study.plan.resources import rss_bytes; load_compiled_loop(np.float32); print(rss_bytes())")
     for _ in range(2):
         probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
     baseline_mb = int(probe.stdout) / 1e6
     cfg = grid_config(url, spec, steps=500)
     cfg["studies"]["grid"]["grid"] = {"activation": ["relu"], "hidden": [8], "lr": [1.0e-2], "reg": [1.0e-5]}
-    from twolayer.study.config import validate
+    from twolayer.study.plan.config import validate
 
     plan = validate(cfg)
     estimate = plan.train_mem_mb("grid", "act~relu/h~8/lr~0.01/reg~1e-05", 0.5)
@@ -218,7 +218,7 @@ def _train_cli(tmp_path, extra, steps, env=None):
     from twolayer.data.prepare import prepare_dataset
     from twolayer.data.preprocess import get_recipe
     from twolayer.data.sources import get_source
-    from twolayer.study.config import validate
+    from twolayer.study.plan.config import validate
 
     data = tmp_path / "spiral.h5"
     prepare_dataset(get_source("spiral"), "spiral", get_recipe("spiral"), None, data)
@@ -252,7 +252,7 @@ def test_a_time_budget_swallowed_once_is_raised_again():
     did) does not let the job run on unbounded: the timer raises again until the job ends."""
     script = textwrap.dedent("""
         import time
-        from twolayer.study.resources import TIMEOUT_REPEAT_S, JobTimeout, apply_limits, release_limits
+        from twolayer.study.plan.resources import TIMEOUT_REPEAT_S, JobTimeout, apply_limits, release_limits
         apply_limits(runtime_min=0.5 / 60)
         swallowed = 0
         try:

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from test_tables_latex import compile_tex
 
-from twolayer.study import provenance
+from twolayer.study.plan import provenance
 from twolayer.study.render import Table, write
 from twolayer.study.render.numbers import KINDS, Kind
 

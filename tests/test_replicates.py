@@ -14,14 +14,16 @@ import pytest
 from workflow_helpers import dry_run, run_snakemake
 
 from twolayer.integrity import sealed_record
-from twolayer.study.aggregate import build_table, point_table, select_top, winner_record
-from twolayer.study.config import ConfigError, model_id, split_model_id, validate
-from twolayer.study.replication import (
+from twolayer.study.analysis.aggregate import build_table, point_table, select_top, winner_record
+from twolayer.errors import ConfigError
+from twolayer.study.plan.config import validate
+from twolayer.study.plan.naming import model_id, split_model_id
+from twolayer.study.analysis.replication import (
     certainty_frame,
     expected_max_frame,
     variance_frame,
 )
-from twolayer.study.runner import job_seeds
+from twolayer.study.run.runner import job_seeds
 from twolayer.schemas import schema_file
 
 SCHEMA = schema_file("config")  # the package's
@@ -230,7 +232,7 @@ def test_replicates_and_refine_in_snakemake(tmp_path):
 
 
 def test_the_console_board_counts_the_refine_stages_jobs_and_says_done_once(tmp_path):
-    from twolayer.study.board import Board
+    from twolayer.study.run.board import Board
 
     m = tmp_path / "metrics.json"
     m.write_text(json.dumps({"status": "ok", "val_acc": 0.5}))
@@ -248,8 +250,8 @@ def test_the_console_board_counts_the_refine_stages_jobs_and_says_done_once(tmp_
 
 def test_the_console_board_counts_every_model_on_disk_refine_stage_included(tmp_path):
     """A rerun that reuses a refine stage's replicates starts from every model of the study."""
-    from twolayer.study.board import Board
-    from twolayer.study.config import validate
+    from twolayer.study.run.board import Board
+    from twolayer.study.plan.config import validate
 
     cfg = {"studies": {"s": {"dataset": "spiral", "recipe": "spiral", "model": {"hidden": 4},
                              "training": {"steps": 5, "batch_size": 10},
@@ -276,7 +278,7 @@ def test_the_console_board_counts_every_model_on_disk_refine_stage_included(tmp_
 def test_the_schema_names_the_sources_the_seeds_know():
     import yaml
 
-    from twolayer.study.axes import SOURCES
+    from twolayer.study.plan.axes import SOURCES
 
     schema = yaml.safe_load(SCHEMA.read_text())
     vary = schema["$defs"]["study"]["properties"]["replicates"]["properties"]["vary"]["items"]["enum"]
@@ -289,9 +291,9 @@ def test_replicate_tables_typeset_in_latex(tmp_path):
 
     from test_tables_latex import compile_tex
 
-    from twolayer.study.aggregate import write_table
-    from twolayer.study.replication import write_replication
-    from twolayer.study.tables import write_tables
+    from twolayer.study.analysis.aggregate import write_table
+    from twolayer.study.analysis.replication import write_replication
+    from twolayer.study.analysis.tables import write_tables
 
     models = _replicated(tmp_path)
     models["lr"], models["reg"], models["activation"] = 0.05, 1e-5, "sigmoid"

@@ -196,7 +196,7 @@ def check_every_page_renders(chromium, report, results, where, skip=()):
     """Every HTML page the report's menu offers (but those under the folders ``skip``), opened
     as the menu opens it: within Chromium's URL limit, and its pane in a screenshot is not
     blank; returns the pages."""
-    from twolayer.study.report_html import URL_LIMIT
+    from twolayer.study.report.pages import URL_LIMIT
 
     pages = sorted(p for p, r in results.items() if r["mime_type"] == "text/html" and not p.startswith(tuple(skip)))
     too_long = {p: len(results[p]["data_uri"]) for p in pages if len(results[p]["data_uri"]) >= URL_LIMIT}
@@ -245,7 +245,7 @@ def test_summary_pages_stay_within_what_a_browser_opens(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from twolayer.study.report_html import PAGE_BUDGET, URL_LIMIT, data_url_length, study_page, study_record
+    from twolayer.study.report.pages import PAGE_BUDGET, URL_LIMIT, data_url_length, study_page, study_record
 
     rng = np.random.default_rng(0)
     figures = []
@@ -348,7 +348,7 @@ def test_a_report_without_results_says_what_to_run(tmp_path):
 
 def test_pages_escape_what_they_show_and_mark_diverged_models(tmp_path):
     """The page builders alone (no snakemake, no browser): escaping, diverged rows, no winner."""
-    from twolayer.study.report_html import write_study_summary, write_summary, write_table_page
+    from twolayer.study.report.pages import write_study_summary, write_summary, write_table_page
 
     listing = tmp_path / "listing.csv"
     listing.write_text('Hidden units,Val accuracy (%),Status\n1,50.00,ok\n2,diverged,diverged at step 12\n')
@@ -386,7 +386,7 @@ def test_pages_escape_what_they_show_and_mark_diverged_models(tmp_path):
     (["--report"], False),  # the program's own name is not an argument
 ])
 def test_report_mode_is_read_from_the_command_line_in_one_function(argv, only):
-    from twolayer.study.invocation import report_only
+    from twolayer.study.plan.invocation import report_only
 
     assert report_only(argv) is only
 

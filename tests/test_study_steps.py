@@ -11,20 +11,20 @@ from twolayer.data.prepare import prepare_dataset
 from twolayer.data.preprocess import get_recipe
 from twolayer.data.sources import get_source
 from twolayer.data.store import DataFileError
-from twolayer.study.aggregate import (
+from twolayer.study.analysis.aggregate import (
     RUNTIME_COLUMNS,
     build_table,
     pick_winner,
     read_table,
     winner_record,
 )
-from twolayer.study.config import validate
-from twolayer.study.evaluate import evaluate_winner
-from twolayer.study.modelio import ModelFile
-from twolayer.study.runner import run_job
+from twolayer.study.plan.config import validate
+from twolayer.study.analysis.evaluate import evaluate_winner
+from twolayer.study.run.modelio import ModelFile
+from twolayer.study.run.runner import run_job
 from twolayer.study.render.latex import to_latex
 from twolayer.study.render.markdown import to_markdown
-from twolayer.study.tables import write_tables
+from twolayer.study.analysis.tables import write_tables
 
 CONFIG = {
     "studies": {
@@ -128,7 +128,7 @@ def test_winner_tie_break_is_deterministic():
 def test_table_round_trip_and_runtime_columns(study, tmp_path):
     _, _, metrics = study
     df = build_table(metrics)
-    from twolayer.study.aggregate import write_table
+    from twolayer.study.analysis.aggregate import write_table
 
     write_table(df, tmp_path / "t.csv")
     back = read_table(tmp_path / "t.csv")
@@ -141,7 +141,7 @@ def test_table_round_trip_and_runtime_columns(study, tmp_path):
 
 def test_evaluate_and_tables(study, tmp_path):
     tmp, data, metrics = study
-    from twolayer.study.aggregate import aggregate
+    from twolayer.study.analysis.aggregate import aggregate
 
     aggregate("s", metrics, None, tmp_path / "table.csv", tmp_path / "winner.json")
     rec = evaluate_winner(tmp_path / "winner.json", data, tmp_path / "test.json")

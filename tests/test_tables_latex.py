@@ -1,9 +1,9 @@
 """The paper tables' LaTeX: booktabs, right-aligned numbers, labels, plain captions, and it compiles.
 
 The aggregate tables here are built the way the workflow builds them
-(metrics records -> :func:`twolayer.study.aggregate.aggregate` -> ``table.csv``),
+(metrics records -> :func:`twolayer.study.analysis.aggregate.aggregate` -> ``table.csv``),
 with diverged models, step sizes and L2 strengths such as 5e-05 and 1e-06,
-and a ``test.json`` as :func:`twolayer.study.evaluate.evaluate_winner` writes it.
+and a ``test.json`` as :func:`twolayer.study.analysis.evaluate.evaluate_winner` writes it.
 
 The compile test runs Debian's ``pdflatex`` (apt packages
 ``texlive-latex-base texlive-latex-recommended``; ``poppler-utils`` for the
@@ -24,10 +24,10 @@ import pandas as pd
 import pytest
 
 from twolayer.integrity import sealed_record
-from twolayer.study.aggregate import aggregate, read_table, table_columns
+from twolayer.study.analysis.aggregate import aggregate, read_table, table_columns
 from twolayer.study.render.latex import to_latex
 from twolayer.study.render.markdown import to_markdown
-from twolayer.study.tables import (
+from twolayer.study.analysis.tables import (
     BUILDERS,
     CAPTIONS,
     TABLES,

@@ -15,7 +15,7 @@ from fakedata import make_idx_dataset
 from workflow_helpers import REPO, dry_run, run_snakemake, tiny_config
 
 from twolayer.data.store import load_split
-from twolayer.study.modelio import ModelFile
+from twolayer.study.run.modelio import ModelFile
 
 
 def confusion(y, pred, k):
@@ -208,7 +208,7 @@ def test_code_edits_rerun_exactly_their_steps(finished, tmp_path):
     assert "prepare" not in counts
     # a change to one figure's code redraws that figure only
     kernels.write_text(kernels.read_text().replace("\nEDITED = True\n", ""))
-    curves = src / "twolayer" / "study" / "figures" / "curves.py"
+    curves = src / "twolayer" / "study" / "report" / "figures" / "curves.py"
     assert 'ax1.set_title("loss")' in curves.read_text()
     curves.write_text(curves.read_text().replace('ax1.set_title("loss")', 'ax1.set_title("training loss")'))
     counts, out = dry_run(work, cfg, env=env)

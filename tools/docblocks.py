@@ -38,7 +38,7 @@ MEASURED = {"demo-run": re.compile(r"in about [0-9][0-9.,]* (?:s|min)\b")}  # th
 
 def _plan(work):
     sys.path.insert(0, str(REPO / "src"))
-    from twolayer.study.config import load
+    from twolayer.study.plan.config import load
 
     return load(Path(work) / DEMO)  # by the package's schema
 

@@ -1,5 +1,5 @@
 """Snakemake logger plugin ``twolayer``: Snakemake's usual console output, plus one line
-per finished training job with the study's progress (see :mod:`twolayer.study.board`).
+per finished training job with the study's progress (see :mod:`twolayer.study.run.board`).
 
 Switched on by the workflow's default profile (``profiles/default/config.yaml``:
 ``logger: [twolayer]``); ``--logger`` on the command line, or ``--workflow-profile
@@ -40,9 +40,9 @@ class LogHandler(LogHandlerBase):
             stream.flush()
 
     def _board_line(self, record):
-        from twolayer.study import board
+        from twolayer.study.run import board
 
-        b = board.registered()  # the one state the workflow hands over (twolayer.study.board.Handoff)
+        b = board.registered()  # the one state the workflow hands over (twolayer.study.run.board.Handoff)
         if b is None or self.common_settings.dryrun:
             return None
         event = getattr(record, "event", None)

@@ -78,7 +78,7 @@ def plural(n, word, many=None):
 
 
 def cmd_check_config(args):
-    from .study.config import load
+    from .study.plan.config import load
 
     plan = load(args.config, args.schema)
     total = refine = 0
@@ -99,27 +99,28 @@ def cmd_check_config(args):
 
 def cmd_schema(args):
     from .schemas import schema_path
-    from .study.config import ConfigError, schema_with_axes
+    from .errors import ConfigError
+    from .study.plan.schema import schema_with_axes
 
     path = schema_path(args.schema, "config")
     text = path.read_text()
     fresh = schema_with_axes(text)
     if fresh == text:
-        print(f"{path}: its grid block is that of the axes (twolayer.study.axes)")
+        print(f"{path}: its grid block is that of the axes (twolayer.study.plan.axes)")
     elif args.write:
         from .atomic import write_text
 
         write_text(path, fresh)
         print(f"{path}: grid block written anew from the axes")
     else:
-        raise ConfigError(f"{path}: its grid block is not that of the axes (twolayer.study.axes); "
+        raise ConfigError(f"{path}: its grid block is not that of the axes (twolayer.study.plan.axes); "
                           "write it anew: twolayer schema --write")
 
 
 def cmd_train(args):
     # the runner imports NumPy & co. before the memory budget applies
-    from .study.resources import apply_limits, release_limits
-    from .study.runner import run_job
+    from .study.plan.resources import apply_limits, release_limits
+    from .study.run.runner import run_job
 
     spec = _json_arg(args.spec, "spec")
     apply_limits(args.mem_mb, args.runtime_min)
@@ -130,7 +131,7 @@ def cmd_train(args):
 
 
 def cmd_aggregate(args):
-    from .study.aggregate import aggregate
+    from .study.analysis.aggregate import aggregate
 
     df, winner = aggregate(args.study, args.metrics, args.benchmarks, args.table, args.winner, args.replicates)
     ok = int((df["status"] == "ok").sum())
@@ -139,14 +140,14 @@ def cmd_aggregate(args):
 
 
 def cmd_select_top(args):
-    from .study.aggregate import select_top
+    from .study.analysis.aggregate import select_top
 
     rec = select_top(args.study, args.metrics, args.top, args.out)
     print(f"{args.study}: the grid's best {len(rec['top'])} points, to replicate: {', '.join(rec['top'])}", file=sys.stderr)
 
 
 def cmd_evaluate(args):
-    from .study.evaluate import evaluate_winner
+    from .study.analysis.evaluate import evaluate_winner
 
     rec = evaluate_winner(args.winner, args.data, args.out)
     acc = rec.get("accuracy")
@@ -154,14 +155,14 @@ def cmd_evaluate(args):
 
 
 def cmd_figure(args):
-    from .study.figures import draw
+    from .study.report.figures import draw
 
     draw(args.name, args.out, study=args.study, table=args.table, winner=args.winner, test=args.test, data=args.data,
          trace=args.trace, certainty=args.certainty)
 
 
 def cmd_certainty(args):
-    from .study.replication import write_expected_max, write_replication
+    from .study.analysis.replication import write_expected_max, write_replication
 
     if args.expected_max:
         write_expected_max(args.table, args.expected_max)
@@ -173,7 +174,7 @@ def cmd_certainty(args):
 
 
 def cmd_trace(args):
-    from .study.trace import trace_winner
+    from .study.run.trace import trace_winner
 
     r = trace_winner(args.winner, args.data, args.out)
     if r is not None:
@@ -182,14 +183,14 @@ def cmd_trace(args):
 
 
 def cmd_table(args):
-    from .study.tables import write_tables
+    from .study.analysis.tables import write_tables
 
     axes = [a for a in args.axes.split(",") if a]
     write_tables(args.name, args.study, args.table, axes, args.out, test_json=args.test)
 
 
 def cmd_html(args):
-    from .study.report_html import write_study_summary, write_summary, write_table_page
+    from .study.report.pages import write_study_summary, write_summary, write_table_page
 
     if args.kind == "table":
         if not (args.csv and args.study and args.name):
@@ -208,8 +209,8 @@ def cmd_html(args):
 
 
 def cmd_scorecard(args):
-    from .study.report_html import write_scorecard_page
-    from .study.scorecard import summary_line, write_scorecard
+    from .study.report.pages import write_scorecard_page
+    from .study.analysis.scorecard import summary_line, write_scorecard
 
     run = _json_arg(args.run, "run")
     rows = write_scorecard(args.published, run, args.out_dir, schema_path=args.schema)
@@ -411,7 +412,7 @@ def main(argv=None):
         sys.stderr.flush()
         os._exit(4)
     except MemoryError:  # a real allocation failure (the machine, not the budget)
-        from .study.resources import memory_message
+        from .study.plan.resources import memory_message
 
         print(f"error: {memory_message(getattr(args, 'mem_mb', None))}", file=sys.stderr)
         return 3

@@ -17,6 +17,10 @@ class InputError(UserError, ValueError):
     Also a :class:`ValueError`, so code that validates values catches it as one."""
 
 
+class ConfigError(UserError):
+    """The config is invalid; the message lists every problem with its key."""
+
+
 class Stopped(UserError):
     """The process was asked to stop (SIGTERM: a cluster's time limit, or SIGINT: Ctrl-C).
 

@@ -8,13 +8,14 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from twolayer.data.formats import FORMATS
-from twolayer.study.board import register as register_board
+from twolayer.study.run.board import register as register_board
 from twolayer.errors import UserError
-from twolayer.study.config import ConfigError, validate
-from twolayer.study.figures import NEEDS, figure_digest, figure_names
-from twolayer.study.provenance import step_digest
-from twolayer.study.scorecard import load_published
-from twolayer.study.tables import TABLES
+from twolayer.errors import ConfigError
+from twolayer.study.plan.config import validate
+from twolayer.study.report.figures import NEEDS, figure_digest, figure_names
+from twolayer.study.plan.provenance import step_digest
+from twolayer.study.analysis.scorecard import load_published
+from twolayer.study.analysis.tables import TABLES
 
 try:
     PLAN = validate(config)  # by the package's schema (twolayer/schemas/config.schema.yaml)

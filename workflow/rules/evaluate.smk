@@ -18,7 +18,7 @@ rule evaluate:
 
 # The report's Fig. 2 (figure curves_report): the winner's training replayed from its recorded
 # seeds (bit-identical: same single BLAS thread as rule train) and watched on the whole training
-# and validation sets at 51 points. Once per study, not per grid point: see twolayer.study.trace.
+# and validation sets at 51 points. Once per study, not per grid point: see twolayer.study.run.trace.
 # A local rule (Snakefile): on a cluster it runs where Snakemake runs.
 rule trace:
     input:

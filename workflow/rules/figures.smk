@@ -1,4 +1,4 @@
-# One PNG per figure; what each figure reads is declared in twolayer.study.figures.NEEDS.
+# One PNG per figure; what each figure reads is declared in twolayer.study.report.figures.NEEDS.
 
 
 rule figure:

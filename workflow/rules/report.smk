@@ -50,7 +50,7 @@ rule study_table_html:
 
 
 # Each study's summary: its winner, top models and main figures (one page per study keeps every
-# page within what a browser opens from the report: see twolayer.study.report_html.PAGE_BUDGET).
+# page within what a browser opens from the report: see twolayer.study.report.pages.PAGE_BUDGET).
 rule study_summary:
     input:
         study_summary_inputs,

@@ -6,7 +6,7 @@ log_every, data_loss, penalty)`` performs ``len(lrs)`` consecutive steps in
 place on the model's parameters and returns how many it did, and
 ``kernel.penalty()`` is the L2 penalty of the current weights.
 :func:`make_kernel` picks one by :func:`kernel_name`, the one decision, which
-:mod:`twolayer.study.resources` also uses to estimate a job's time:
+:mod:`twolayer.study.plan.resources` also uses to estimate a job's time:
 
 * :class:`Batch1SGD`: plain SGD on one example per step (the report's
   protocol). Per step, a forward ``?gemv`` and a rank-1 ``?ger`` update

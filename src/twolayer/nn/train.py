@@ -128,7 +128,7 @@ def train_model(model, X, y, X_val, y_val, settings, seed=0, log=None, monitor=N
     where the batch-1 kernel settles its delayed updates, so they fix the weights' rounding:
     two runs with the same ``block_every`` give bit-identical weights, and a run that is
     watched must use the ``block_every`` of the run it replays (the study passes
-    :func:`twolayer.study.jobspec.block_every` to both). ``monitor(step, model)``: called at
+    :func:`twolayer.study.plan.jobspec.block_every` to both). ``monitor(step, model)``: called at
     every multiple of ``block_every`` and after the last step, with the weights after
     ``step`` updates (before any evaluation there); it must not change the model, and it
     does not change the training (the weights are bit-identical without it).

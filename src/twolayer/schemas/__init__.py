@@ -1,7 +1,7 @@
 """The JSON schemas of the config files, shipped in the package and read where it is installed.
 
 ``config.schema.yaml`` checks ``config/config.yaml`` and every ``--configfile``; its ``grid``
-block (one property per grid axis) is generated from :data:`twolayer.study.axes.AXES` by
+block (one property per grid axis) is generated from :data:`twolayer.study.plan.axes.AXES` by
 ``twolayer schema --write``, and ``twolayer schema --check`` (run by the tests) fails when
 it is stale. ``published.schema.yaml`` checks ``config/published.yaml``.
 """

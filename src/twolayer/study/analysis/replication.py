@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path
+from ...atomic import atomic_path
 from .aggregate import read_table
-from .certainty import expected_max_curve, summarize, winner_certainty
-from .render import Table, write
+from .statistics import expected_max_curve, summarize, winner_certainty
+from ..render import Table, write
 
 THRESHOLD = 0.75  # Bouthillier et al.: P(A > B) for a meaningful improvement
 N_BOOT = 2000
@@ -108,7 +108,7 @@ VAL_MEAN_STD = "Val accuracy (%, mean ± std)"
 def certainty_table(df, table, axes, caption):
     """The certainty table as printed: the hyperparameters (a column each, as Table 2), then the
     numbers; its CSV is ``df`` itself."""
-    from .axes import AXES
+    from ..plan.axes import AXES
     from .tables import axis_kinds, hp_frame
 
     rows = table.set_index("point").loc[df["point"]].reset_index()
@@ -135,7 +135,7 @@ def variance_table(df, caption):
 
 
 def point_labels(table, axes):
-    from .figures.labels import describe
+    from ..render.labels import describe
 
     out = {}
     for _, row in table.iterrows():
@@ -154,7 +154,7 @@ def write_replication(study, table_csv, models_csv, winner_json, out_dir, seed=0
     """Write the certainty and variance tables (CSV, Markdown, LaTeX) into ``out_dir``."""
     from dataclasses import replace
 
-    from .axes import AXES
+    from ..plan.axes import AXES
 
     table = read_table(table_csv)
     models = pd.read_csv(models_csv, dtype={"point": str, "status": str, "vary": str, "replicate_set": str})

@@ -34,9 +34,9 @@ import sys
 import threading
 import time
 
-from ..data.formats import get_format
-from ..errors import UserError
-from ..nn.kernels import kernel_name
+from ...data.formats import get_format
+from ...errors import UserError
+from ...nn.kernels import kernel_name
 
 BASE_MB = 200
 #: once a job's time budget is spent, the timer raises again every this many seconds: a

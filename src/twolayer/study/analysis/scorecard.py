@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..errors import InputError
-from ..schemas import schema_file
-from ..schemas import schema_path as as_schema_path
-from .render import Table, write
-from .render.numbers import point_text
+from ...errors import InputError
+from ...schemas import schema_file
+from ...schemas import schema_path as as_schema_path
+from ..render import Table, write
+from ..render.numbers import point_text
 
 STATUSES = ("reproduced", "differs", "not compared", "not run")
 COLUMNS = ("source", "where", "study", "quantity", "published", "reproduced", "difference", "tolerance", "unit",
@@ -42,7 +42,7 @@ class Unavailable(Exception):
 # -- reading published.yaml ---------------------------------------------------------------------
 def load_published(path, schema_path=SCHEMA):
     """``config/published.yaml`` as a dict, checked by its schema and against :data:`MEASURES`."""
-    from .config import schema_problems
+    from ..plan.schema import schema_problems
 
     path = Path(path)
     try:
@@ -176,7 +176,7 @@ def _plain(v):
 def _loss(res, n):
     """The loss the source printed at iteration i: this project's logged step i + 1 (its loss is
     computed in that step's forward pass, before its update)."""
-    from .modelio import ModelFile
+    from ..run.modelio import ModelFile
 
     row = _ok(res.row(n["point"]))
     h = ModelFile(row["model_file"]).history
@@ -332,7 +332,7 @@ def scorecard_table(rows):
 
 def write_scorecard(published_path, run, out_dir, schema_path=None):
     """Score and write ``scorecard.{csv,md,tex}`` into ``out_dir``; returns the rows (the HTML
-    page is :func:`twolayer.study.report_html.write_scorecard_page`)."""
+    page is :func:`twolayer.study.report.pages.write_scorecard_page`)."""
     rows = score(load_published(published_path, schema_path or SCHEMA), run)
     write(scorecard_table(rows), Path(out_dir) / "scorecard")
     return rows

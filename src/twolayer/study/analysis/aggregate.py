@@ -27,18 +27,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import atomic_path, write_json
-from ..errors import InputError
-from ..integrity import RECORD_FIELD, read_record
-from .axes import AXES
-from .axes import columns as axis_columns
+from ...atomic import atomic_path, write_json
+from ...errors import InputError
+from ...integrity import RECORD_FIELD, read_record
+from ..plan.axes import AXES
+from ..plan.axes import columns as axis_columns
 
 OUTCOME_COLUMNS = ["status", "diverged_step", "steps", "train_acc", "val_acc", "final_loss", "best_val_acc"]
 RUNTIME_COLUMNS = ["seconds", "train_seconds", "eval_seconds", "load_seconds", "peak_rss_mb", "bench_s", "bench_max_rss_mb"]
 
 
 def hyper_columns():
-    """The grid axes' columns (twolayer.study.axes), then the model size."""
+    """The grid axes' columns (twolayer.study.plan.axes), then the model size."""
     return [*axis_columns(), "n_params"]
 
 
@@ -112,7 +112,7 @@ def point_table(models):
     A single run per point: the models' table itself. With replicates: each point's row is its
     replicate 0 (hyperparameters, model file, cost), with val_acc, train_acc and final_loss the
     means over the study's replicates that did not diverge, and :data:`REPLICATE_COLUMNS`."""
-    from .certainty import summarize
+    from .statistics import summarize
 
     if "replicate" not in models:
         return models

@@ -8,9 +8,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ...data.store import read_attrs
-from ..modelio import ModelFile
-from .labels import winner_text
+from ....data.store import read_attrs
+from ...run.modelio import ModelFile
+from ...render.labels import winner_text
 from .pixels import normalise_each
 from .style import grid_shape, image_grid, title
 

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError
+from ...errors import InputError
 from .aggregate import pick_winner, ranked, read_table
-from .axes import AXES
-from .render import Table, write
+from ..plan.axes import AXES
+from ..render import Table, write
 
 TABLES = ("table1", "table2", "listing", "test")
 VAL_MEAN_STD = "Accuracy (Val Set, %, mean ± std)"
@@ -134,7 +134,7 @@ def dataset_words(dataset):
     if dataset in DATASET_WORDS:
         return DATASET_WORDS[dataset]
     try:
-        from ..data.sources import builtin_specs
+        from ...data.sources import builtin_specs
 
         desc = builtin_specs().get(dataset, {}).get("description")
     except Exception:  # noqa: BLE001 - a caption is never worth a failure

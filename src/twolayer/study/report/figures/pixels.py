@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...data.store import load_preprocess, read_attrs
+from ....data.store import load_preprocess, read_attrs
 
 
 def to_images(X, data):

@@ -5,15 +5,10 @@ hyperparameter is read in exactly one place: config -> :class:`Plan` ->
 the JSON job spec a training job receives -> the model file -> the tables.
 
 Validation happens in two passes before any job runs: the JSON schema
-(``twolayer/schemas/config.schema.yaml``, shipped in the package: keys, types, ranges) and the
-checks a schema cannot express (known datasets and recipes, a hidden size
-where one is needed, no duplicate grid points). Every problem is reported
-with the dotted key that holds it.
-
-Grid points are named by their values, ``act~sigmoid/h~275/lr~0.05/reg~1e-05``
-(axis abbreviation ``~`` value, in a fixed axis order, floats written with
-Python's shortest round-trip ``repr``), so adding a value to a grid list
-only adds jobs: the names of the existing points do not change.
+(:mod:`.schema`: keys, types, ranges) and the checks a schema cannot express
+(known datasets and recipes, a hidden size where one is needed, no duplicate grid
+points). Every problem is reported with the dotted key that holds it. Grid points
+and models are named as :mod:`.naming` says.
 """
 
 from __future__ import annotations
@@ -26,18 +21,15 @@ from pathlib import Path
 
 import yaml
 
-from ..data.fetch import DEFAULT_SEARCH_DIRS, DOWNLOAD_DEFAULTS
-from ..data.formats import FORMATS
-from ..errors import UserError
-from ..nn.optim import SGD
-from ..schemas import schema_file, schema_path
-from .axes import AXES, SOURCES, by_short, grid_schema, set_spec_value
+from ...data.fetch import DEFAULT_SEARCH_DIRS, DOWNLOAD_DEFAULTS
+from ...data.formats import FORMATS
+from ...errors import ConfigError
+from ...nn.optim import SGD
+from .axes import AXES, SOURCES, set_spec_value
+from .naming import model_id, point_id, split_model_id
+from .schema import DEFAULT_SCHEMA, canonical, check_expansion, load_schema, schema_problems, shorten
 
 RESULTS = "results"
-DEFAULT_SCHEMA = schema_file("config")
-# The grid block of the config schema, between these lines, is written by `twolayer schema --write`.
-GRID_BEGIN = "  # generated: the grid block, from twolayer.study.axes (twolayer schema --write)\n"
-GRID_END = "  # end: the grid block\n"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 MODEL_DEFAULTS = {
@@ -64,213 +56,18 @@ TRAINING_DEFAULTS = {
 }
 
 
-class ConfigError(UserError):
-    """The config is invalid; the message lists every problem with its key."""
-
-
-def format_value(v):
-    """How a grid value appears in a path: floats by shortest round-trip repr, ints plainly."""
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, float):
-        return repr(v)
-    return str(v)
-
-
-def _key(path):
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _hint(err):
-    inst = err.instance
-    if isinstance(inst, str) and re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", inst) and "number" in str(err.validator_value):
-        fixed = inst.replace("e", ".0e", 1) if "." not in inst.split("e")[0].lower() else inst
-        return f" (YAML 1.1 reads {inst} as a string; write it as {fixed})"
-    return ""
-
-
-class _Msg:
-    """A synthesised error (same fields as a jsonschema error, as far as they are used here)."""
-
-    def __init__(self, path, message):
-        self.absolute_path, self.message = path, message
-        self.validator, self.instance, self.validator_value, self.schema = "custom", None, None, {}
-
-
-def _leaf_errors(err):
-    """For oneOf/anyOf failures, the errors of the alternative that fits the value.
-
-    An alternative does not fit when the value has the wrong type for it (a grid is a
-    mapping or a list of mappings) or its discriminator differs (a schedule's ``name``).
-    If none fits because of the discriminator, say which values it may take.
-    """
-    if not err.context:
-        return [err]
-    branches = {}
-    for sub in err.context:
-        branches.setdefault(sub.schema_path[0], []).append(sub)
-
-    def misfit(e):
-        return (e.validator == "type" and not e.relative_path) or e.validator == "const"
-
-    fitting = [errs for errs in branches.values() if not any(misfit(e) for e in errs)]
-    if len(fitting) == 1:
-        return [leaf for e in fitting[0] for leaf in _leaf_errors(e)]
-    consts = [e for errs in branches.values() for e in errs if e.validator == "const"]
-    if consts and not fitting and len({tuple(e.absolute_path) for e in consts}) == 1:
-        allowed = ", ".join(str(e.validator_value) for e in consts)
-        return [_Msg(consts[0].absolute_path, f"{consts[0].instance!r} is not one of: {allowed}")]
-    from jsonschema.exceptions import best_match
-
-    best = best_match(err.context)
-    return _leaf_errors(best) if best is not None else [err]
-
-
-def load_schema(path=DEFAULT_SCHEMA):
-    """The config schema at ``path`` (default: the package's), checked to be complete: its
-    ``grid`` block must be that of the axes (:func:`twolayer.study.axes.grid_schema`)."""
-    path = schema_path(path, "config")
-    if not path.is_file():
-        raise ConfigError(f"config schema {path} not found (the package's is {DEFAULT_SCHEMA})")
-    schema = yaml.safe_load(path.read_text())
-    if schema.get("$defs", {}).get("grid") != grid_schema():
-        raise ConfigError(f"config schema {path}: its grid block is not that of the axes in twolayer.study.axes; "
-                          f"write it anew with: twolayer schema --write --schema {path}")
-    return schema
-
-
-def schema_with_axes(text):
-    """The config schema's text ``text`` with its grid block written anew from the axes
-    (between :data:`GRID_BEGIN` and :data:`GRID_END`); everything else kept as it is."""
-    if text.count(GRID_BEGIN) != 1 or text.count(GRID_END) != 1:
-        raise ConfigError(f"the config schema must hold the lines {GRID_BEGIN.strip()!r} and {GRID_END.strip()!r} "
-                          "once each: the grid block goes between them")
-    head, rest = text.split(GRID_BEGIN)
-    tail = rest.split(GRID_END)[1]
-    grid = grid_schema()
-    props = grid.pop("properties")
-    body = yaml.safe_dump({"grid": grid}, sort_keys=False, allow_unicode=True, width=110) + "  properties:\n"
-    for key, prop in props.items():  # one line an axis
-        body += f"    {key}: {yaml.safe_dump(prop, default_flow_style=True, sort_keys=False, width=10**6).strip()}\n"
-    return head + GRID_BEGIN + "".join("  " + line for line in body.splitlines(True)) + GRID_END + tail
-
-
-def schema_problems(config, schema):
-    """Every schema violation as ``"key: message"`` strings (empty if valid)."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = []
-    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
-        for leaf in _leaf_errors(err):
-            msg = leaf.message
-            if leaf.validator == "additionalProperties":
-                msg = msg.replace("Additional properties are not allowed", "unknown key(s)")
-                allowed = sorted((leaf.schema.get("properties") or {}).keys())
-                if allowed:
-                    msg += f"; allowed keys here: {', '.join(allowed)}"
-            problems.append(f"{_key(leaf.absolute_path)}: {msg}{_hint(leaf)}")
-    return list(dict.fromkeys(problems))
-
-
-def canonical(value, schema, root=None):
-    """``value`` with every number written the way the schema types it.
-
-    A ``number`` becomes a float (``30`` -> ``30.0``) and an ``integer`` an int
-    (``1000.0`` -> ``1000``), so that two configs that say the same thing give the same
-    job parameters, which Snakemake compares as text (a different spelling would rerun
-    every job). Called on a config that passed the schema."""
-    root = schema if root is None else root
-    while "$ref" in schema:
-        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
-    for branches in (schema.get("oneOf"), schema.get("anyOf")):
-        if branches:
-            import jsonschema
-
-            for branch in branches:
-                if jsonschema.Draft202012Validator({**branch, "$defs": root.get("$defs", {})}).is_valid(value):
-                    return canonical(value, branch, root)
-            return value
-    if isinstance(value, dict):
-        props, extra = schema.get("properties") or {}, schema.get("additionalProperties")
-        return {
-            k: canonical(v, props[k], root) if k in props else canonical(v, extra, root) if isinstance(extra, dict) else v
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        items = schema.get("items")
-        return [canonical(v, items, root) for v in value] if isinstance(items, dict) else list(value)
-    if isinstance(value, bool):
-        return value
-    types = schema.get("type")
-    types = {types} if isinstance(types, str) else set(types or ())
-    if "integer" in types and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if "number" in types and "integer" not in types and isinstance(value, int):
-        return float(value)
-    return value
-
-
-#: values a config may hold once its YAML aliases are written out (config/config.yaml: a few hundred)
-MAX_CONFIG_VALUES = 100_000
-#: characters of one problem's message; a longer one keeps its start and its end
-MAX_PROBLEM_CHARS = 400
-
-
-def _check_expansion(config, where):
-    """Refuse a config whose YAML aliases refer to themselves or expand past MAX_CONFIG_VALUES
-    (``a: &l1 [x, x]``, ``b: &l2 [*l1, *l1]``, ...: ten times more per level), before anything
-    walks it: a schema message alone would spell out every copy."""
-    sizes, open_ = {}, set()
-
-    def size(v, key):
-        if not isinstance(v, (dict, list)):
-            return 1
-        if id(v) in sizes:
-            return sizes[id(v)]
-        if id(v) in open_:
-            raise ConfigError(f"invalid config{where}: {_key(key)} contains itself (a YAML alias inside its own anchor)")
-        open_.add(id(v))
-        items = v.items() if isinstance(v, dict) else enumerate(v)
-        n = 1
-        for k, child in items:
-            n += size(child, [*key, k])
-            if n > MAX_CONFIG_VALUES:
-                raise ConfigError(
-                    f"invalid config{where}: {_key(key)} holds more than {MAX_CONFIG_VALUES:,} values once its YAML "
-                    "aliases (*name) are written out; a config this large is a mistake (aliases of aliases?): "
-                    "write the values out, or alias only what you need"
-                )
-        open_.discard(id(v))
-        sizes[id(v)] = n
-        return n
-
-    size(config, [])
-
-
-def _shorten(problem):
-    """One problem's message, at most MAX_PROBLEM_CHARS long (a long value shown in part)."""
-    if len(problem) <= MAX_PROBLEM_CHARS:
-        return problem
-    head, tail = problem[: MAX_PROBLEM_CHARS * 2 // 3], problem[-(MAX_PROBLEM_CHARS // 3) :]
-    return f"{head} [... {len(problem) - len(head) - len(tail):,} characters ...] {tail}"
-
-
 def validate(config, schema_path=DEFAULT_SCHEMA, source=None):
     """Schema and semantic checks; returns a :class:`Plan` or raises :class:`ConfigError`.
 
     The plan is built from the :func:`canonical` form of the config."""
     where = f" in {source}" if source else ""
-    _check_expansion(config, where)
+    check_expansion(config, where)
     schema = load_schema(schema_path)
-    problems = [_shorten(p) for p in schema_problems(config, schema)]
+    problems = [shorten(p) for p in schema_problems(config, schema)]
     if problems:
         raise ConfigError(f"invalid config{where}:\n  " + "\n  ".join(problems))
     plan = Plan(canonical(config, schema))
-    problems = [_shorten(p) for p in plan.check()]
+    problems = [shorten(p) for p in plan.check()]
     if problems:
         raise ConfigError(f"invalid config{where}:\n  " + "\n  ".join(problems))
     return plan
@@ -299,56 +96,6 @@ def _deep_update(base, over):
 class Point:
     id: str
     values: dict
-
-
-# Replicates (study settings `replicates`, `refine`): replicate k > 0 of a grid point is the model
-# "<point>/rep~k"; "<point>/rep~k/vary~init" varies the initial weights alone (variance by source).
-# Replicate 0 is the point itself, with the seeds of a single run: raising n trains only new models.
-
-
-def model_id(point, replicate=0, vary=None):
-    """The id of replicate ``replicate`` of ``point`` (the point itself for 0), ``vary`` a subset of SOURCES."""
-    if replicate == 0:
-        return point
-    mid = f"{point}/rep~{int(replicate)}"
-    return mid + (f"/vary~{'+'.join(vary)}" if vary else "")
-
-
-def split_model_id(mid):
-    """``"h~50/rep~3/vary~init"`` -> ``("h~50", 3, ("init",))``; a plain point -> ``(point, 0, None)``."""
-    parts, rep, vary = [], 0, None
-    for part in mid.split("/"):
-        if part.startswith("rep~"):
-            try:
-                rep = int(part[4:])
-            except ValueError:
-                raise ConfigError(f"model {mid!r}: {part!r} is not rep~<integer>") from None
-        elif part.startswith("vary~"):
-            vary = tuple(part[5:].split("+"))
-            if not set(vary) <= set(SOURCES):
-                raise ConfigError(f"model {mid!r}: {part!r} names a source other than {', '.join(SOURCES)}")
-        else:
-            parts.append(part)
-    return "/".join(parts), rep, vary
-
-
-def point_id(values):
-    return "/".join(f"{AXES[a].short}~{format_value(values[a])}" for a in AXES if a in values)
-
-
-def parse_point(pid):
-    """``"act~relu/h~50"`` -> ``{"activation": "relu", "hidden": 50}``; errors name the part."""
-    values = {}
-    for part in pid.split("/"):
-        abbr, sep, raw = part.partition("~")
-        if not sep or by_short(abbr) is None:
-            raise ConfigError(f"grid point {pid!r}: {part!r} is not '<axis>~<value>' with a known axis")
-        axis = by_short(abbr).key
-        try:
-            values[axis] = AXES[axis].type(raw)
-        except ValueError:
-            raise ConfigError(f"grid point {pid!r}: {raw!r} is not a valid {axis}") from None
-    return values
 
 
 class Study:
@@ -506,8 +253,8 @@ class Plan:
     """A validated config: studies, datasets (built-in + config) and recipes (built-in + config)."""
 
     def __init__(self, config):
-        from ..data.preprocess import BUILTIN_RECIPES
-        from ..data.sources import builtin_specs
+        from ...data.preprocess import BUILTIN_RECIPES
+        from ...data.sources import builtin_specs
 
         self.config = config
         self.source_specs = {**builtin_specs(), **(config.get("datasets") or {})}
@@ -525,7 +272,7 @@ class Plan:
     @property
     def sources(self):
         if self._sources is None:
-            from ..data.sources import source_from_dict
+            from ...data.sources import source_from_dict
 
             out = {}
             for name, spec in self.source_specs.items():
@@ -541,8 +288,8 @@ class Plan:
 
     def is_builtin(self, dataset, recipe):
         """Whether ``dataset`` and ``recipe`` are the built-in definitions (not redefined by the config)."""
-        from ..data.preprocess import BUILTIN_RECIPES
-        from ..data.sources import builtin_specs
+        from ...data.preprocess import BUILTIN_RECIPES
+        from ...data.sources import builtin_specs
 
         return (builtin_specs().get(dataset) == self.source_specs.get(dataset)
                 and BUILTIN_RECIPES.get(recipe) == self.recipes.get(recipe))
@@ -554,7 +301,7 @@ class Plan:
         return json.dumps(self.recipes[recipe], sort_keys=True)
 
     def check(self):
-        from ..data.preprocess import RecipeError, check_recipe
+        from ...data.preprocess import RecipeError, check_recipe
 
         problems = []
         try:

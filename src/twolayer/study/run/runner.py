@@ -1,7 +1,7 @@
 """One training job: a job spec and a dataset file in, a model file and a metrics record out.
 
 The job reads only the ``train`` and ``val`` splits: the test set is touched
-once per study, by :mod:`twolayer.study.evaluate`, for the winner alone.
+once per study, by :mod:`twolayer.study.analysis.evaluate`, for the winner alone.
 
 Seeds (:func:`job_seeds`): the study's ``seed`` (or the ``seed`` grid axis) is
 the root of a :class:`numpy.random.SeedSequence`; its first child draws the
@@ -23,16 +23,16 @@ import time
 
 import numpy as np
 
-from ..atomic import write_json
-from ..data.store import check_provenance, checks_record, load_split
-from ..integrity import sealed_record
-from ..nn.classifier import resolve_dtype
-from ..nn.kernels import kernel_name, load_compiled_loop
-from ..nn.train import train_model
-from .axes import AXES, SOURCES, spec_value
-from .jobspec import block_every, build_model, check_spec, train_settings
+from ...atomic import write_json
+from ...data.store import check_provenance, checks_record, load_split
+from ...integrity import sealed_record
+from ...nn.classifier import resolve_dtype
+from ...nn.kernels import kernel_name, load_compiled_loop
+from ...nn.train import train_model
+from ..plan.axes import AXES, SOURCES, spec_value
+from ..plan.jobspec import block_every, build_model, check_spec, train_settings
 from .modelio import save_model
-from .resources import check_memory
+from ..plan.resources import check_memory
 
 
 def metrics_record(spec, history, model):
@@ -85,7 +85,7 @@ def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
     """Train the grid point described by ``spec`` on ``data_path``; write the model and metrics.
 
     ``mem_mb``: the job's memory budget, checked once the data are loaded (see
-    :mod:`twolayer.study.resources`)."""
+    :mod:`twolayer.study.plan.resources`)."""
     log = log if log is not None else sys.stderr
     t0 = time.perf_counter()
     check_spec(spec)  # the config check's own test: a setting the training refuses is a one-line error

@@ -1,6 +1,6 @@
 """A job spec read as the training reads it: the model, the :class:`TrainSettings`, and the check.
 
-A job spec (built by :meth:`twolayer.study.config.Study.spec`) holds every setting of one
+A job spec (built by :meth:`twolayer.study.plan.config.Study.spec`) holds every setting of one
 model. :func:`build_model` and :func:`train_settings` turn it into what
 :func:`twolayer.nn.train.train_model` takes; :func:`check_spec` builds the same objects
 without data (a one-feature model) and raises :class:`ConfigError` for anything a job
@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UserError
-from ..nn.classifier import resolve_dtype
-from ..nn.models import get_model
-from ..nn.optim import make_optimizer
-from ..nn.sampling import make_sampler
-from ..nn.schedules import make_schedule
-from ..nn.train import TrainSettings
+from ...errors import UserError
+from ...nn.classifier import resolve_dtype
+from ...nn.models import get_model
+from ...nn.optim import make_optimizer
+from ...nn.sampling import make_sampler
+from ...nn.schedules import make_schedule
+from ...nn.train import TrainSettings
 
 
-# The report's Fig. 2 watches the winner's replay (twolayer.study.trace) at 51 points. Every
+# The report's Fig. 2 watches the winner's replay (twolayer.study.run.trace) at 51 points. Every
 # job ends a block of steps at those points, so the replay, which stops there, ends its
 # blocks where the winner's job did and gives its weights bit for bit.
 WATCH_POINTS = 51

@@ -27,9 +27,9 @@ import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.patches import Patch, Rectangle
 
-from ..aggregate import read_table
-from ..axes import AXES
-from .labels import (
+from ...analysis.aggregate import read_table
+from ...plan.axes import AXES
+from ...render.labels import (
     axis_name,
     describe,
     fixed_axes,

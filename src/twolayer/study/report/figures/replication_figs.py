@@ -1,6 +1,6 @@
 """What replicates show: the winner's certainty (``certainty``) and the expected best validation
 accuracy for a budget of trials (``expected_max``). The arrays come from
-:mod:`twolayer.study.replication`, tested against independent computations."""
+:mod:`twolayer.study.analysis.replication`, tested against independent computations."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from ..aggregate import read_table
-from ..replication import expected_max_frame, point_labels, single_runs
+from ...analysis.aggregate import read_table
+from ...analysis.replication import expected_max_frame, point_labels, single_runs
 from .style import title
 
 
@@ -22,7 +22,7 @@ def draw_certainty(study, certainty, table):
         ax.axis("off")
         return fig
     t = read_table(table)
-    from ..axes import AXES
+    from ...plan.axes import AXES
 
     labels = point_labels(t, [AXES[a].column for a in AXES if AXES[a].column in t and t[AXES[a].column].nunique() > 1])
     n = len(df)

@@ -99,5 +99,5 @@ def grid_schema():
 
 
 # The sources of randomness a replicate can draw anew (config: replicates.vary), in the order of
-# their spawn keys (twolayer.study.runner.job_seeds): 0 the initial weights, 1 the example order.
+# their spawn keys (twolayer.study.run.runner.job_seeds): 0 the initial weights, 1 the example order.
 SOURCES = ("init", "order")

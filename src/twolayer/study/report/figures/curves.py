@@ -9,8 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import StrMethodFormatter
 
-from ..modelio import ModelFile
-from .labels import winner_text
+from ...run.modelio import ModelFile
+from ...render.labels import winner_text
 from .style import title
 
 

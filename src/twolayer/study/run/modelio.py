@@ -27,10 +27,10 @@ import json
 import h5py
 import numpy as np
 
-from .. import integrity
-from ..atomic import atomic_path
-from ..data.store import DataFileError, decode_attrs
-from ..integrity import REBUILD
+from ... import integrity
+from ...atomic import atomic_path
+from ...data.store import DataFileError, decode_attrs
+from ...integrity import REBUILD
 
 FORMAT = "twolayer-model"
 
@@ -48,7 +48,7 @@ def _jsonable(v):
 
 
 def save_model(path, model, history, spec, seeds, data_file, data_fingerprint, data_checks=None):
-    from .. import __version__
+    from ... import __version__
 
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", track_order=True) as f:
@@ -117,7 +117,7 @@ class ModelFile:
 
     def build(self):
         """The classifier with these weights."""
-        from ..nn.models import get_model
+        from ...nn.models import get_model
 
         desc = dict(self.attrs["model"])
         cls = get_model(desc.pop("kind"))

@@ -13,7 +13,7 @@ the report's figures as the report drew them (:mod:`.report_figs`): ``curves_rep
 
 from __future__ import annotations
 
-from ...errors import InputError
+from ....errors import InputError
 
 COMMON = ("curves", "heatmap", "confusion", "samples", "expected_max")
 REPLICATED = ("certainty",)  # studies with replicates (config: replicates, refine)
@@ -49,30 +49,30 @@ NEEDS = {
 
 
 # figure name -> (module, function). Modules are imported by name, so that the code
-# digest of one figure (twolayer.study.provenance) covers its own module, not its siblings'.
+# digest of one figure (twolayer.study.plan.provenance) covers its own module, not its siblings'.
 DRAWERS = {
-    "curves": ("twolayer.study.figures.curves", "draw_curves"),
-    "heatmap": ("twolayer.study.figures.heatmap", "draw_heatmap"),
-    "confusion": ("twolayer.study.figures.heatmap", "draw_confusion"),
-    "samples": ("twolayer.study.figures.data_figs", "draw_samples"),
-    "boundaries": ("twolayer.study.figures.data_figs", "draw_boundaries"),
-    "w1": ("twolayer.study.figures.weights", "draw_w1_images"),
-    "w1_pca": ("twolayer.study.figures.weights", "draw_w1_pca"),
-    "w2": ("twolayer.study.figures.weights", "draw_w2"),
-    "templates": ("twolayer.study.figures.weights", "draw_templates"),
-    "curves_report": ("twolayer.study.figures.report_figs", "draw_curves_report"),
-    "w1_pca_report": ("twolayer.study.figures.report_figs", "draw_w1_pca_report"),
-    "w2_report": ("twolayer.study.figures.report_figs", "draw_w2_report"),
-    "expected_max": ("twolayer.study.figures.replication_figs", "draw_expected_max"),
-    "certainty": ("twolayer.study.figures.replication_figs", "draw_certainty"),
+    "curves": ("twolayer.study.report.figures.curves", "draw_curves"),
+    "heatmap": ("twolayer.study.report.figures.heatmap", "draw_heatmap"),
+    "confusion": ("twolayer.study.report.figures.heatmap", "draw_confusion"),
+    "samples": ("twolayer.study.report.figures.data_figs", "draw_samples"),
+    "boundaries": ("twolayer.study.report.figures.data_figs", "draw_boundaries"),
+    "w1": ("twolayer.study.report.figures.weights", "draw_w1_images"),
+    "w1_pca": ("twolayer.study.report.figures.weights", "draw_w1_pca"),
+    "w2": ("twolayer.study.report.figures.weights", "draw_w2"),
+    "templates": ("twolayer.study.report.figures.weights", "draw_templates"),
+    "curves_report": ("twolayer.study.report.figures.report_figs", "draw_curves_report"),
+    "w1_pca_report": ("twolayer.study.report.figures.report_figs", "draw_w1_pca_report"),
+    "w2_report": ("twolayer.study.report.figures.report_figs", "draw_w2_report"),
+    "expected_max": ("twolayer.study.report.figures.replication_figs", "draw_expected_max"),
+    "certainty": ("twolayer.study.report.figures.replication_figs", "draw_certainty"),
 }
 
 
 def figure_digest(name):
     """Digest of the code that draws figure ``name`` (its module, the style, what they import)."""
-    from ..provenance import code_digest
+    from ...plan.provenance import code_digest
 
-    return code_digest(DRAWERS[name][0], "twolayer.study.figures.style", "twolayer.atomic")
+    return code_digest(DRAWERS[name][0], "twolayer.study.report.figures.style", "twolayer.atomic")
 
 
 def draw(name, out, *, study, table=None, winner=None, test=None, data=None, trace=None, certainty=None):
@@ -81,7 +81,7 @@ def draw(name, out, *, study, table=None, winner=None, test=None, data=None, tra
 
     if name not in DRAWERS:
         raise InputError(f"unknown figure {name!r}; figures are: {', '.join(sorted(DRAWERS))}")
-    from ...atomic import atomic_path
+    from ....atomic import atomic_path
     from .style import save, style
 
     module, func = DRAWERS[name]

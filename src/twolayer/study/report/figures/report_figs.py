@@ -2,7 +2,7 @@
 
 * ``curves_report`` (its Fig. 2): loss on the whole training set and on the validation set,
   without the regulariser, and train/validation accuracy, at 51 points over training
-  (from the winner's replay, :mod:`twolayer.study.trace`);
+  (from the winner's replay, :mod:`twolayer.study.run.trace`);
 * ``w1_pca_report`` (its Fig. 3): the report's PCA, ``PCA(10).fit_transform(W1)`` with the
   784 pixels as the samples and the hidden units as the features: a (784, 10) array, read as
   ten 28x28 images, and a close-up of the first (its Fig. 3(b));
@@ -22,9 +22,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import StrMethodFormatter
 
-from ...data.store import read_attrs
-from ..trace import read_trace
-from .labels import winner_text
+from ....data.store import read_attrs
+from ...run.trace import read_trace
+from ...render.labels import winner_text
 from .pixels import normalise_each
 from .style import title
 from .weights import _empty, _first_layer, _image_grid, _two_layer_winner, _winner_model

@@ -30,13 +30,13 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from ..atomic import write_text
-from ..errors import InputError
-from .render import Table
-from .render.csv import read_csv
-from .render.html import esc, is_number, render, table_page, table_view
-from .render.numbers import grouped, number, percent, percent_range
-from .scorecard import HEADER, read_scorecard, scorecard_table, summary_line
+from ...atomic import write_text
+from ...errors import InputError
+from ..render import Table
+from ..render.csv import read_csv
+from ..render.html import esc, is_number, render, table_page, table_view
+from ..render.numbers import grouped, number, percent, percent_range
+from ..analysis.scorecard import HEADER, read_scorecard, scorecard_table, summary_line
 
 # What each embedded figure shows (the report's own captions, in workflow/report/figure.rst, say more).
 FIGURE_TITLES = {
@@ -125,7 +125,7 @@ def outcome_first(table):
 
 
 def table_title(study, name):
-    from .tables import CAPTIONS
+    from ..analysis.tables import CAPTIONS
 
     return f"{study}: {'Every model' if name == 'table' else CAPTIONS.get(name, name)}"
 
@@ -152,7 +152,7 @@ def write_table_page(csv_path, out, *, study, name, winner=None):
 def winner_settings(winner, axes):
     """[(label, value)] of the winner's hyperparameters: the study's grid axes (named and
     written as in the paper tables), then its number of parameters."""
-    from .axes import AXES
+    from ..plan.axes import AXES
 
     hp = winner.get("hyperparameters") or {}
     out = []
@@ -327,7 +327,7 @@ def write_summary(spec, out, front=None, config=None, config_out=None):
     return recs
 
 
-# -- the scorecard (twolayer.study.scorecard) ---------------------------------------------------------
+# -- the scorecard (twolayer.study.analysis.scorecard) ---------------------------------------------------------
 STATUS_CLASSES = {"reproduced": "ok", "differs": "bad", "not compared": "muted", "not run": "muted"}
 MEASURED = ("Published", "Reproduced", "Difference", "Tolerance")  # right-aligned, but for a grid point
 

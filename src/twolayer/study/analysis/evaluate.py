@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_json
-from ..data.store import check_provenance, load_split
-from ..errors import InputError
-from .modelio import ModelFile
+from ...atomic import write_json
+from ...data.store import check_provenance, load_split
+from ...errors import InputError
+from ..run.modelio import ModelFile
 
 
 def evaluate_winner(winner_json, data_path, out):
@@ -54,7 +54,7 @@ def evaluate_winner(winner_json, data_path, out):
     )
     files = winner.get("replicate_model_files")
     if files:
-        from .certainty import summarize
+        from .statistics import summarize
 
         accs = []
         for f in files:

@@ -11,7 +11,7 @@ import math
 
 import pandas as pd
 
-from ..axes import by_column, columns
+from ..plan.axes import by_column, columns
 
 
 def axis_name(column):

@@ -110,14 +110,14 @@ def code_digest(*entries):
 # The entry module of each workflow step (what its CLI command calls).
 STEPS = {
     "prepare": ("twolayer.data.prepare",),
-    "train": ("twolayer.study.runner",),
-    "aggregate": ("twolayer.study.aggregate",),
-    "evaluate": ("twolayer.study.evaluate",),
-    "tables": ("twolayer.study.tables",),
-    "html": ("twolayer.study.report_html",),
-    "scorecard": ("twolayer.study.scorecard",),
-    "trace": ("twolayer.study.trace",),
-    "certainty": ("twolayer.study.replication",),
+    "train": ("twolayer.study.run.runner",),
+    "aggregate": ("twolayer.study.analysis.aggregate",),
+    "evaluate": ("twolayer.study.analysis.evaluate",),
+    "tables": ("twolayer.study.analysis.tables",),
+    "html": ("twolayer.study.report.pages",),
+    "scorecard": ("twolayer.study.analysis.scorecard",),
+    "trace": ("twolayer.study.run.trace",),
+    "certainty": ("twolayer.study.analysis.replication",),
 }
 
 

@@ -10,10 +10,10 @@ from matplotlib.colors import ListedColormap
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from ...data.store import load_split, read_attrs
-from ..aggregate import ranked, read_table
-from ..modelio import ModelFile
-from .labels import describe, varying_axes
+from ....data.store import load_split, read_attrs
+from ...analysis.aggregate import ranked, read_table
+from ...run.modelio import ModelFile
+from ...render.labels import describe, varying_axes
 from .pixels import to_images
 from .style import SMALL, class_colors, image_grid, title
 

@@ -6,7 +6,7 @@ validation set, without the regulariser, and the train and validation accuracy, 
 training one batch-1 model here (51 x 55,000 forward passes against 240,000 single
 steps), so it is not done for every grid point: once the winner is known, its training is
 replayed from its recorded spec and seeds and watched at the 51 points of
-:func:`twolayer.study.jobspec.block_every`, where every job ends a block of steps. The replay's
+:func:`twolayer.study.plan.jobspec.block_every`, where every job ends a block of steps. The replay's
 final weights are compared with the winner's (``max_weight_diff``, 0.0 when the replay ran
 with the winner's BLAS and thread count, as the workflow does).
 """
@@ -20,12 +20,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..atomic import atomic_path
-from ..data.store import load_split, read_attrs
-from ..errors import InputError
-from ..nn.classifier import resolve_dtype
-from ..nn.train import train_model
-from .jobspec import block_every, build_model, train_settings
+from ...atomic import atomic_path
+from ...data.store import load_split, read_attrs
+from ...errors import InputError
+from ...nn.classifier import resolve_dtype
+from ...nn.train import train_model
+from ..plan.jobspec import block_every, build_model, train_settings
 from .modelio import ModelFile
 from .runner import job_seeds
 
@@ -65,7 +65,7 @@ def trace_winner(winner_json, data_path, out, log=None):
         dtype = resolve_dtype(spec["model"]["dtype"])
         X, y = load_split(data_path, "train", dtype=dtype)
         Xv, yv = load_split(data_path, "val", dtype=dtype)
-        init_ss, train_ss, _ = job_seeds(spec)  # as twolayer.study.runner.run_job
+        init_ss, train_ss, _ = job_seeds(spec)  # as twolayer.study.run.runner.run_job
         classes = len(read_attrs(data_path)["classes"])
         model = build_model(spec, X.shape[1], classes, np.random.default_rng(init_ss))
         settings = train_settings(spec, X.shape[0])

@@ -1,0 +1,2 @@
+"""What a reader sees: the figures (:mod:`.figures`, one module per family) and the HTML report's
+pages (:mod:`.pages`) that Snakemake's report embeds."""
