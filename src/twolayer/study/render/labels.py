@@ -82,30 +82,26 @@ def value_text(axis, v):
     return _value_text(axis, v).replace(" ", NBSP)
 
 
+#: how a value of each axis reads; an axis not listed reads "<axis> = <value>"
+VALUE_WORDS = {
+    "model": lambda v: MODEL_NAMES.get(str(v), str(v)),
+    "activation": lambda v: ACTIVATION_NAMES.get(str(v), str(v)),
+    "hidden": lambda v: f"{fmt_count(v)} hidden units",
+    "lr": lambda v: f"η = {fmt_number(v)}",
+    "reg": lambda v: f"λ = {fmt_number(v)}",
+    "steps_planned": lambda v: f"{fmt_count(v)} steps",
+    "batch_size": lambda v: f"batch size {fmt_count(v)}",
+    "optimizer": lambda v: OPTIMIZER_NAMES.get(str(v), str(v)),
+    "init": lambda v: f"{v} initialisation",
+    "seed": lambda v: f"seed {fmt_count(v)}",
+}
+
+
 def _value_text(axis, v):
     if missing(v):
         return ""
-    if axis == "model":
-        return MODEL_NAMES.get(str(v), str(v))
-    if axis == "activation":
-        return ACTIVATION_NAMES.get(str(v), str(v))
-    if axis == "hidden":
-        return f"{fmt_count(v)} hidden units"
-    if axis == "lr":
-        return f"η = {fmt_number(v)}"
-    if axis == "reg":
-        return f"λ = {fmt_number(v)}"
-    if axis == "steps_planned":
-        return f"{fmt_count(v)} steps"
-    if axis == "batch_size":
-        return f"batch size {fmt_count(v)}"
-    if axis == "optimizer":
-        return OPTIMIZER_NAMES.get(str(v), str(v))
-    if axis == "init":
-        return f"{v} initialisation"
-    if axis == "seed":
-        return f"seed {fmt_count(v)}"
-    return f"{axis} = {v}"
+    words = VALUE_WORDS.get(axis)
+    return words(v) if words else f"{axis} = {v}"
 
 
 def describe(values, axes=None):

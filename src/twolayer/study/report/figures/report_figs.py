@@ -27,7 +27,7 @@ from ...run.trace import read_trace
 from ...render.labels import winner_text
 from .pixels import normalise_each
 from .style import title
-from .weights import _empty, _first_layer, _image_grid, _two_layer_winner, _winner_model
+from .weights import _empty, _first_layer, _winner_model, class_image_figure
 
 
 def report_pca(W1, k=10):
@@ -119,14 +119,12 @@ def draw_w1_pca_report(study, winner, data):
 
 
 def draw_w2_report(study, winner, data):
-    mf, w, empty = _two_layer_winner(study, winner)
-    if empty:
-        return empty
-    W2 = mf.params["W2"]
-    shape = w2_shape(W2.shape[0])
-    imgs = normalise_each(w2_images(W2, shape))
-    kept = shape[0] * shape[1]
-    which = f"all {kept}" if kept == W2.shape[0] else f"its first {kept} of {W2.shape[0]}"
-    heading = (f"{study}: each column of W2 (one per class) as a {shape[0]}x{shape[1]} image ({which} entries), "
-               f"as the report's Fig. 4\n{winner_text(w)}")
-    return _image_grid(imgs, heading, read_attrs(data)["classes"], max_cols=5, size=1.0)
+    def images(params, attrs):
+        W2 = params["W2"]
+        shape = w2_shape(W2.shape[0])
+        kept = shape[0] * shape[1]
+        which = f"all {kept}" if kept == W2.shape[0] else f"its first {kept} of {W2.shape[0]}"
+        return (w2_images(W2, shape), f"each column of W2 (one per class) as a {shape[0]}x{shape[1]} image "
+                f"({which} entries), as the report's Fig. 4")
+
+    return class_image_figure(study, winner, data, images)

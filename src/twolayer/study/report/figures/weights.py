@@ -118,16 +118,26 @@ def draw_w2(study, winner, data):
     return fig
 
 
-def draw_templates(study, winner, data):
-    """Report figure 5: the class templates W1 @ W2 (D, C), each column as a 28x28 image."""
+def class_image_figure(study, winner, data, images):
+    """One image per class from the winner's weights, in a grid: ``images(params, attrs)`` returns
+    the images (C, h, w) and what they are (the title's first line)."""
     mf, w, empty = _two_layer_winner(study, winner)
     if empty:
         return empty
     attrs = read_attrs(data)
-    shape = tuple(attrs["image_shape"])
-    imgs = normalise_each(class_templates(mf.params).T.reshape(-1, *shape))
-    heading = f"{study}: class templates W1 W2 of the winner (bright: pixels that favour the class)\n{winner_text(w)}"
-    return _image_grid(imgs, heading, attrs["classes"], max_cols=5, size=1.0)
+    imgs, what = images(mf.params, attrs)
+    return _image_grid(normalise_each(imgs), f"{study}: {what}\n{winner_text(w)}", attrs["classes"], max_cols=5, size=1.0)
+
+
+def draw_templates(study, winner, data):
+    """Report figure 5: the class templates W1 @ W2 (D, C), each column as a 28x28 image."""
+
+    def images(params, attrs):
+        shape = tuple(attrs["image_shape"])
+        return (class_templates(params).T.reshape(-1, *shape),
+                "class templates W1 W2 of the winner (bright: pixels that favour the class)")
+
+    return class_image_figure(study, winner, data, images)
 
 
 def class_templates(params):
