@@ -245,10 +245,56 @@ def tiny_run(tmp_path_factory, tiny_served):
     return work, cfg, work / "results" / "report.html", requests
 
 
+# -- a spiral study trained job by job, without Snakemake (one model diverges): the runner's and
+# the analysis's tests read it (tests/study/run/test_runner.py, tests/study/analysis/test_aggregate.py)
+SPIRAL_STEPS = {
+    "studies": {
+        "s": {
+            "dataset": "spiral",
+            "recipe": "spiral",
+            "model": {"std": 0.01, "reg_convention": "half", "dtype": "float64"},
+            "training": {"batch_size": None, "sampling": "full", "steps": 300, "eval_every": 100, "log_every": 10},
+            "grid": [{"model": ["linear"], "lr": [1.0], "reg": [1.0e-3]},
+                     {"model": ["twolayer"], "hidden": [20], "lr": [1.0, 1.0e6], "reg": [1.0e-3]}],
+        }
+    }
+}
+
+
+@pytest.fixture
+def spiral_plan():
+    """The plan of the spiral study the steps' tests train (SPIRAL_STEPS validated)."""
+    from twolayer.study.plan.config import validate
+
+    return validate(SPIRAL_STEPS)
+
+
+@pytest.fixture(scope="session")
+def spiral_study(tmp_path_factory):
+    """A trained spiral study (one model diverges), without Snakemake: (folder, data file, metrics files)."""
+    from twolayer.data.prepare import prepare_dataset
+    from twolayer.data.preprocess import get_recipe
+    from twolayer.data.sources import get_source
+    from twolayer.study.plan.config import validate
+    from twolayer.study.run.runner import run_job
+
+    tmp = tmp_path_factory.mktemp("study")
+    plan = validate(SPIRAL_STEPS)
+    st = plan.study("s")
+    data = tmp / "spiral.h5"
+    prepare_dataset(get_source("spiral"), "spiral", get_recipe("spiral"), None, data)
+    metrics = []
+    for p in st.points:
+        out = tmp / "models" / p.id
+        run_job(st.spec(p.id), data, out / "model.h5", out / "metrics.json")
+        metrics.append(out / "metrics.json")
+    return tmp, data, metrics
+
+
 # -- running in parallel (pytest-xdist, `-n auto --dist loadgroup` in pyproject.toml) ----------------
 # The tests of one file run on one worker, so that a module's fixture is made once; files that
 # read one session fixture share a group, so that it is made once (each worker has its own session).
-SHARED_GROUPS = {"test_workflow": "tiny_run", "test_report": "tiny_run"}
+SHARED_GROUPS = {"test_workflow": "tiny_run", "test_pages": "tiny_run"}
 
 
 @pytest.hookimpl(tryfirst=True)

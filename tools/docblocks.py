@@ -12,7 +12,7 @@ and this tool writes what stands between them, from a demo's working directory:
     python tools/docblocks.py --from DIR      # from a demo already run in DIR (with its report)
     python tools/docblocks.py --from DIR --check   # say which blocks differ, change nothing
 
-``tests/test_readme.py`` renders the blocks from the README walk's own demo and compares
+``tests/docs/test_readme.py`` renders the blocks from the README walk's own demo and compares
 them with the docs: exactly, except the run time (measured, so it differs between runs) and
 the report's size (its embedded run statistics vary a little: within 10%).
 """

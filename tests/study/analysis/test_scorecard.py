@@ -1,9 +1,5 @@
-"""The paper side by side: the report's figures as it drew them, the winner's replay, the
-Fashion-MNIST recipe with its own statistics, and the scorecard of published numbers.
-
-Every array is checked against an independent computation: scikit-learn's PCA, the
-reshaped columns of W2, ``net.loss`` on the whole set, NumPy's mean and std; the
-scorecard against hand-made results with known differences.
+"""The scorecard of published numbers, against hand-made results with known differences: each
+number with its measure, never a study run on other data, files that round-trip and compile.
 """
 
 import copy
@@ -16,13 +12,8 @@ import pytest
 import yaml
 from workflow_helpers import REPO
 
-from twolayer.data.preprocess import get_recipe, normalise
 from twolayer.errors import InputError
 from twolayer.integrity import seal
-from twolayer.nn.net import TwoLayerNet
-from twolayer.nn.train import TrainSettings, train_model
-from twolayer.study.plan.jobspec import block_every
-from twolayer.study.report.figures.report_figs import report_pca, w2_images, w2_shape
 from twolayer.study.render.csv import write_csv
 from twolayer.study.render.latex import latex
 from twolayer.study.analysis.scorecard import (
@@ -32,130 +23,12 @@ from twolayer.study.analysis.scorecard import (
     score,
     scorecard_table,
 )
-from twolayer.study.run.trace import full_set_stats
+
 
 PUBLISHED = REPO / "config" / "published.yaml"
 
 
 # ---------------------------------------------------------------- the report's figures 3 and 4
-
-
-def test_report_pca_is_sklearn_pca_with_pixels_as_samples():
-    from sklearn.decomposition import PCA
-
-    rng = np.random.default_rng(0)
-    W1 = rng.normal(size=(784, 40)) @ np.diag(np.linspace(3, 0.5, 40))  # distinct variances
-    T, ratio = report_pca(W1, k=10)
-    ref = PCA(10, svd_solver="full").fit(W1)
-    want = ref.transform(W1)
-    # scikit-learn >= 1.5 fixes a component's sign by V, the report's scikit-learn (2022) by U
-    signs = np.sign(np.sum(want * T, axis=0))
-    np.testing.assert_allclose(T, want * signs, atol=1e-9)
-    np.testing.assert_allclose(ratio, ref.explained_variance_ratio_, rtol=1e-9)
-    assert T.shape == (784, 10)  # ten 28x28 images
-
-
-def test_report_pca_equals_the_eigenvectors_of_the_hidden_units_covariance():
-    rng = np.random.default_rng(1)
-    W1 = rng.normal(size=(300, 25)) * np.linspace(2, 1, 25)
-    T, _ = report_pca(W1, k=5)
-    Wc = W1 - W1.mean(axis=0)
-    vals, vecs = np.linalg.eigh(Wc.T @ Wc)
-    direct = Wc @ vecs[:, ::-1][:, :5]
-    signs = np.sign(np.sum(direct * T, axis=0))  # the sign of a component is a convention
-    np.testing.assert_allclose(T, direct * signs, atol=1e-9)
-    # the report's convention (scikit-learn's svd_flip): each column's largest |value| is positive
-    assert np.all(T[np.abs(T).argmax(axis=0), np.arange(5)] > 0)
-
-
-def test_w2_images_are_the_columns_of_w2_cut_to_16x17():
-    W2 = np.arange(275 * 10, dtype=np.float64).reshape(275, 10)
-    imgs = w2_images(W2, w2_shape(275))
-    assert imgs.shape == (10, 16, 17)
-    for c in range(10):
-        np.testing.assert_array_equal(imgs[c].ravel(), W2[:272, c])  # the last three entries dropped
-        assert imgs[c][0, 1] == W2[1, c] and imgs[c][1, 0] == W2[17, c]  # row by row
-    assert w2_shape(100) == (10, 10)
-    with pytest.raises(ValueError, match="needs 272"):
-        w2_images(W2[:100], (16, 17))
-
-
-# ---------------------------------------------------------------- the report's figure 2: the replay
-
-
-def test_full_set_stats_is_net_loss_without_the_regulariser():
-    rng = np.random.default_rng(2)
-    net = TwoLayerNet(20, 7, 4, std=0.5, rng=rng, activation="sigmoid", dtype=np.float64)
-    X = rng.normal(size=(1000, 20))
-    y = rng.integers(0, 4, 1000)
-    loss, acc = full_set_stats(net, X, y, chunk=96)  # chunks that do not divide the set
-    ref_loss, _ = net.loss(X, y, reg=0.0)
-    assert loss == pytest.approx(ref_loss, rel=1e-12)
-    assert acc == pytest.approx(np.mean(net.scores(X).argmax(1) == y))
-
-
-def _train(monitor, steps=3000):
-    rng = np.random.default_rng(3)
-    X = rng.normal(size=(400, 30)).astype(np.float32)
-    y = rng.integers(0, 5, 400)
-    net = TwoLayerNet(30, 16, 5, std=None, init="report", bias=False, rng=np.random.default_rng(4),
-                      activation="sigmoid", dtype=np.float32)
-    s = TrainSettings(steps=steps, lr=0.05, reg=1e-5, batch_size=1, sampling="with_replacement",
-                      schedule={"name": "exponential", "gamma": 0.9, "decay_steps": 1000}, log_every=100,
-                      eval_every=700, eval_train_subset=100)
-    train_model(net, X, y, X[:50], y[:50], s, seed=5, monitor=monitor, block_every=block_every(steps))
-    return net
-
-
-def test_a_monitor_sees_51_points_and_leaves_the_weights_bit_identical():
-    seen = []
-    watched = _train(lambda step, m: seen.append((step, m.params["W1"].copy())))
-    plain = _train(None)
-    for k in plain.params:
-        np.testing.assert_array_equal(watched.params[k], plain.params[k])
-    every = block_every(3000)
-    assert [s for s, _ in seen] == list(range(every, 3001, every))  # 50 points; the replay adds step 0
-    np.testing.assert_array_equal(seen[-1][1], plain.params["W1"])
-
-
-
-def test_a_monitor_needs_the_block_ends_of_the_run_it_watches():
-    net = TwoLayerNet(3, 4, 2, rng=np.random.default_rng(0))
-    X, y = np.zeros((4, 3)), np.array([0, 1, 0, 1])
-    with pytest.raises(ValueError, match="give block_every"):
-        train_model(net, X, y, X, y, TrainSettings(steps=4, lr=0.1, batch_size=1), monitor=lambda s, m: None)
-    with pytest.raises(ValueError, match="positive integer"):
-        train_model(net, X, y, X, y, TrainSettings(steps=4, lr=0.1, batch_size=1), block_every=0.5)
-
-# ---------------------------------------------------------------- Fashion-MNIST with its own statistics
-
-
-def test_standardise_train_fits_the_training_split_only_and_records_it():
-    rng = np.random.default_rng(6)
-    train = rng.integers(0, 256, (500, 49)).astype(np.uint8)
-    other = np.full((20, 49), 255, dtype=np.uint8)  # validation and test must not move the constants
-    recipe = get_recipe("report_fitted")
-    assert recipe["split"] == get_recipe("report")["split"]
-    out, consts = normalise({"train": (train, np.zeros(500)), "val": (other, np.zeros(20))}, recipe["normalise"])
-    pix = train.astype(np.float64) / 255.0
-    assert consts["mean_scalar"] == pytest.approx(pix.mean(), rel=1e-12)
-    assert consts["std_scalar"] == pytest.approx(pix.std(), rel=1e-12)
-    Xtr = out["train"][0].astype(np.float64)
-    assert abs(Xtr.mean()) < 1e-6 and Xtr.std() == pytest.approx(1.0, abs=1e-6)  # N(0, 1), as the report asks
-    np.testing.assert_allclose(out["val"][0], (1.0 - pix.mean()) / pix.std(), rtol=1e-6)
-
-
-def test_fashion_mnist_studies_use_their_own_statistics_and_mnist_keeps_the_reports():
-    for name in ("config.yaml", "demo.yaml"):
-        studies = yaml.safe_load((REPO / "config" / name).read_text())["studies"]
-        for study in studies.values():
-            if study["dataset"] == "fashion_mnist":
-                assert study["recipe"] == "report_fitted", name
-            if study["dataset"] == "mnist":
-                assert study["recipe"] == "report", name
-
-
-# ---------------------------------------------------------------- the scorecard
 
 
 def _results(tmp_path, rows, winner_point, test_acc, dataset="spiral", recipe="spiral", **extra):
@@ -309,7 +182,7 @@ def test_scorecard_latex_compiles_with_its_notes(tmp_path):
     import shutil
     import subprocess
 
-    from test_tables_latex import compile_tex
+    from latex_helpers import compile_tex
 
     run = {"studies": {"spiral": _spiral_run(tmp_path)},
            "datasets": {"mnist": {"downloaded": True, "files": ["a_b.gz"], "dirname": "mnist"}}}

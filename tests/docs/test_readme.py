@@ -28,7 +28,7 @@ import sys
 import pandas as pd
 import pytest
 from conftest import REALDATA_DIR
-from test_report import check_every_page_renders, report_results
+from report_helpers import check_every_page_renders, report_results
 from workflow_helpers import REPO
 
 README = REPO / "README.md"
@@ -286,3 +286,23 @@ def test_every_relative_link_of_the_docs_resolves():
             if not path.exists():
                 broken.append(f"{page.relative_to(REPO)} -> {target}")
     assert not broken, broken
+
+
+def test_every_test_the_docs_name_is_where_they_say():
+    """Every test the docs cite (``tests/room/test_x.py``, or ``test_x.py::test_name``) is a file of
+    tests/ that holds that test, so a reader who looks for a promise's test finds it."""
+    pages = [README, *sorted((REPO / "docs").glob("*.md")), REPO / "config" / "README.md",
+             *sorted((REPO / "profiles").glob("*/README.md")), REPO / "config" / "published.yaml"]
+    files = {p.name: p for p in (REPO / "tests").rglob("test_*.py")}
+    cited, wrong = 0, []
+    for page in pages:
+        text = page.read_text()
+        for path in re.findall(r"\btests/[\w/]+\.py\b", text):
+            cited += 1
+            if not (REPO / path).is_file():
+                wrong.append(f"{page.relative_to(REPO)}: {path}")
+        for name, test in re.findall(r"\b(test_\w+\.py)::(test_\w+)", text):
+            cited += 1
+            if name not in files or not re.search(rf"^def {test}\(", files[name].read_text(), re.M):
+                wrong.append(f"{page.relative_to(REPO)}: {name}::{test}")
+    assert cited > 20 and not wrong, wrong

@@ -1,11 +1,11 @@
-"""The workflow through a real one-node SLURM (tests/slurm/onenode.py), compared with a local run.
+"""The workflow through a real one-node SLURM (tests/workflow/slurm/onenode.py), compared with a local run.
 
 Runs where a one-node SLURM can be set up (root, apt-get or SLURM installed, and
 the executor plugin); CI does. By hand:
 
-    python tests/slurm/onenode.py start
+    python tests/workflow/slurm/onenode.py start
     snakemake --profile profiles/slurm --slurm-no-account --slurm-status-command squeue ...
-    python tests/slurm/onenode.py stop
+    python tests/workflow/slurm/onenode.py stop
 """
 
 import re
@@ -45,7 +45,7 @@ def slurm():
 
 def slurm_config():
     """The offline demo's spiral study and a reduced Fashion-MNIST study (fewer steps, no refine
-    stage: tests/test_replicates.py runs the checkpoint; here it would only add minutes of polling)."""
+    stage: tests/study/analysis/test_replication.py runs the checkpoint; here it would only add minutes of polling)."""
     import yaml
 
     cfg = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())

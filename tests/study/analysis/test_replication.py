@@ -289,7 +289,7 @@ def test_replicate_tables_typeset_in_latex(tmp_path):
     import shutil
     import subprocess
 
-    from test_tables_latex import compile_tex
+    from latex_helpers import compile_tex
 
     from twolayer.study.analysis.aggregate import write_table
     from twolayer.study.analysis.replication import write_replication

@@ -1,9 +1,9 @@
 """A real one-node SLURM on this machine's loopback, without systemd (needs root and apt-get).
 
-    python tests/slurm/onenode.py install   # Debian's slurm-wlm, slurmctld, slurmd and munge
-    python tests/slurm/onenode.py start     # munged, slurmctld, slurmd; waits until the node is idle
-    python tests/slurm/onenode.py status
-    python tests/slurm/onenode.py stop      # cancels every job and stops every daemon it started
+    python tests/workflow/slurm/onenode.py install   # Debian's slurm-wlm, slurmctld, slurmd and munge
+    python tests/workflow/slurm/onenode.py start     # munged, slurmctld, slurmd; waits until the node is idle
+    python tests/workflow/slurm/onenode.py status
+    python tests/workflow/slurm/onenode.py stop      # cancels every job and stops every daemon it started
 
 Pitfalls of such a setup, and what this script does about them:
 
@@ -78,7 +78,7 @@ def write_config():
     if CONF.exists() and not BACKUP.exists():
         CONF.rename(BACKUP)
     CONF.write_text(
-        f"""# written by twolayer's tests/slurm/onenode.py; 'onenode.py stop' restores any previous file
+        f"""# written by twolayer's tests/workflow/slurm/onenode.py; 'onenode.py stop' restores any previous file
 ClusterName=twolayer
 SlurmctldHost={host}(127.0.0.1)
 AuthType=auth/munge

@@ -8,20 +8,19 @@ and a ``test.json`` as :func:`twolayer.study.analysis.evaluate.evaluate_winner` 
 The compile test runs Debian's ``pdflatex`` (apt packages
 ``texlive-latex-base texlive-latex-recommended``; ``poppler-utils`` for the
 optional text check). It is skipped when ``pdflatex`` is missing, unless
-``TWOLAYER_REQUIRE_LATEX=1``, in which case it fails.
-"""
+``TWOLAYER_REQUIRE_LATEX=1``, in which case it fails."""
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import shutil
 import subprocess
 
 import pandas as pd
 import pytest
+from latex_helpers import compile_tex, need_tool, tex_packages
 
 from twolayer.integrity import sealed_record
 from twolayer.study.analysis.aggregate import aggregate, read_table, table_columns
@@ -34,12 +33,22 @@ from twolayer.study.analysis.tables import (
     write_tables,
 )
 
+
 # ---------------------------------------------------------------- studies --
 
+
 FASHION_AXES = ["activation", "hidden", "lr", "reg"]
+
+
 SPIRAL_AXES = ["model", "hidden", "steps", "lr", "reg"]
+
+
 SCENARIOS = ("fashion_demo", "spiral_case", "all_diverged", "mnist_paper")
+
+
 DATASETS = {"fashion_demo": "fashion_mnist", "spiral_case": "spiral", "all_diverged": "fashion_mnist", "mnist_paper": "mnist"}
+
+
 DATASET_WORDS = {"fashion_mnist": "Fashion-MNIST", "spiral": "spiral", "mnist": "MNIST"}
 
 
@@ -157,12 +166,6 @@ def fashion(build):
 
 # ---------------------------------------------------------- LaTeX parsing --
 
-def _packages(tex):
-    first = tex.splitlines()[0]
-    m = re.fullmatch(r"% requires \\usepackage\{([a-z,]+)\}", first)
-    assert m, f"first line does not state the packages: {first!r}"
-    return m.group(1).split(",")
-
 
 def _spec(tex):
     m = re.search(r"\\begin\{(?:tabular|longtable)\}(?:\[[a-z]\])?\{([^\n]*)\}\n", tex)
@@ -205,16 +208,19 @@ def _caption(tex):
 
 NUMERIC_HEADERS = {"Hidden units", "Step size", r"$\lambda$", "Steps", "Accuracy (Val Set, \\%)", "Accuracy (Test Set, \\%)",
                    "Accuracy (\\%) Train", "Accuracy (\\%) Validation", "Test examples"}
+
+
 TEXT_HEADERS = {"Model", "Activation", "Status", "Hyperparameter", "Values", "Result"}
 
 
 # ------------------------------------------------------------ properties --
 
+
 def test_latex_is_paper_grade(written):
     study, d, axes, frames = written
     for name in TABLES:
         tex = (d / "tables" / f"{name}.tex").read_text()
-        assert "booktabs" in _packages(tex)
+        assert "booktabs" in tex_packages(tex)
         for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
             assert tex.count(rule) >= 1, (name, rule)
         assert not re.search(r"\d(\.\d+)?e[-+]\d", tex), f"{name}: a number in e-notation is left: {tex}"
@@ -236,7 +242,7 @@ def test_latex_is_paper_grade(written):
         if "reg" in axes and name != "table1" and frames[name].columns[0] != "Result":
             assert r"$\lambda$" in header
     listing = (d / "tables" / "listing.tex").read_text()
-    assert "longtable" in _packages(listing) and r"\endhead" in listing  # a listing may be longer than a page
+    assert "longtable" in tex_packages(listing) and r"\endhead" in listing  # a listing may be longer than a page
 
 
 def test_numbers_are_typeset(fashion):
@@ -298,49 +304,15 @@ def test_dataset_in_words_without_test_json(tmp_path):
 
 # --------------------------------------------------------------- compile --
 
-def _need(tool):
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("TWOLAYER_REQUIRE_LATEX") == "1":
-            pytest.fail(f"{tool} is not installed but TWOLAYER_REQUIRE_LATEX=1 "
-                        "(apt-get install texlive-latex-base texlive-latex-recommended poppler-utils)")
-        pytest.skip(f"{tool} is not installed (apt-get install texlive-latex-base texlive-latex-recommended); "
-                    "set TWOLAYER_REQUIRE_LATEX=1 to make this a failure")
-    return path
-
 
 def test_missing_latex_skips_unless_required(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.delenv("TWOLAYER_REQUIRE_LATEX", raising=False)
     with pytest.raises(pytest.skip.Exception, match="pdflatex is not installed"):
-        _need("pdflatex")
+        need_tool("pdflatex")
     monkeypatch.setenv("TWOLAYER_REQUIRE_LATEX", "1")
     with pytest.raises(pytest.fail.Exception, match="TWOLAYER_REQUIRE_LATEX=1"):
-        _need("pdflatex")
-
-
-def compile_tex(tex_file, workdir):
-    """Compile ``tex_file`` in a minimal article with the packages its first line names; the PDF's path."""
-    pdflatex = _need("pdflatex")
-    packages = ",".join(_packages(tex_file.read_text()))
-    shutil.copyfile(tex_file, workdir / "table.tex")  # \input a plain name, whatever the tmp path holds
-    doc = workdir / f"{tex_file.stem}-doc.tex"
-    doc.write_text("\\documentclass{article}\n"
-                   f"\\usepackage{{{packages}}}\n"
-                   "\\begin{document}\n"
-                   "\\input{table}\n"
-                   f"See Table~\\ref{{{re.search(r'label{(.*?)}', tex_file.read_text()).group(1)}}}.\n"
-                   "\\end{document}\n")
-    for _ in range(2):  # twice, so the \ref resolves and longtable settles its widths
-        proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", doc.name],
-                              cwd=workdir, capture_output=True, text=True, errors="replace", timeout=600)
-        log = (workdir / f"{doc.stem}.log").read_text(errors="replace") if (workdir / f"{doc.stem}.log").exists() else ""
-        assert proc.returncode == 0, f"pdflatex failed on {tex_file.name}:\n{proc.stdout[-3000:]}"
-    assert "Overfull \\hbox" not in log, f"{tex_file.name} is wider than the text:\n{log}"
-    assert "undefined" not in log.lower(), log
-    pdf = workdir / f"{doc.stem}.pdf"
-    assert pdf.stat().st_size > 0
-    return pdf
+        need_tool("pdflatex")
 
 
 def test_every_table_compiles(written, tmp_path):

@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
-from test_tables_latex import compile_tex
+from latex_helpers import compile_tex
 
 from twolayer.study.plan import provenance
 from twolayer.study.render import Table, write
