@@ -16,6 +16,17 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
 
 
+def study_results(study, *extra):
+    """Targets for a run whose test reads a study's numbers only: its table, winner, test and
+    paper tables (what ``deterministic_view`` compares), and the files of ``extra`` (paths under
+    results/<study>/). The figures, the winner's replay and the report's pages, which such a test
+    does not read, are left out: a run makes 16 of the 37 jobs of a full one."""
+    from twolayer.study.analysis.tables import TABLES
+
+    files = ["table.csv", "winner.json", "test.json", *(f"tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md", "tex")), *extra]
+    return [f"results/{study}/{f}" for f in files]
+
+
 def snakemake_cmd():
     exe = shutil.which("snakemake")
     return [exe] if exe else [sys.executable, "-m", "snakemake"]

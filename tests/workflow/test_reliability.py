@@ -14,7 +14,7 @@ import h5py
 import pandas as pd
 import pytest
 from conftest import serving_idx_dataset
-from workflow_helpers import REPO, run_snakemake, snakemake_command
+from workflow_helpers import REPO, run_snakemake, snakemake_command, study_results
 
 from twolayer.study.analysis.aggregate import RUNTIME_COLUMNS
 
@@ -95,7 +95,7 @@ def reference(tmp_path_factory, served):
     """An uninterrupted run with one core."""
     url, spec = served
     work = tmp_path_factory.mktemp("reference")
-    run_snakemake(work, grid_config(url, spec), "--cores", "1")
+    run_snakemake(work, grid_config(url, spec), "--cores", "1", *study_results("grid"))
     return work
 
 
@@ -103,7 +103,7 @@ def test_same_config_gives_identical_results_with_1_or_2_cores_and_from_scratch(
     url, spec = served
     ref = deterministic_view(reference)
     two = tmp_path / "two"
-    run_snakemake(two, grid_config(url, spec), "--cores", "2")
+    run_snakemake(two, grid_config(url, spec), "--cores", "2", *study_results("grid"))
     assert deterministic_view(two) == ref
     # and the seeds are in the model files
     with h5py.File(next((two / "results/grid/models").rglob("model.h5"))) as f:
@@ -114,7 +114,7 @@ def test_same_config_gives_identical_results_with_1_or_2_cores_and_from_scratch(
 def test_kill_9_and_resume_retrains_only_the_unfinished_and_changes_nothing(reference, served, tmp_path):
     url, spec = served
     work = tmp_path / "killed"
-    proc = start_snakemake(work, grid_config(url, spec), "--cores", "2")
+    proc = start_snakemake(work, grid_config(url, spec), "--cores", "2", *study_results("grid"))
     models = work / "results/grid/models"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(recorded_complete(work)) < 2:
@@ -130,11 +130,11 @@ def test_kill_9_and_resume_retrains_only_the_unfinished_and_changes_nothing(refe
     # a plain rerun refuses to guess: the lock of the killed run is stale, and outputs that exist but
     # whose job was not recorded as finished are "incomplete" (which of the two it reports first
     # depends on where the kill fell)
-    r = run_snakemake(work, None, "--configfile", str(work / "config.yaml"), "--cores", "1", "--rerun-incomplete", check=False)
+    r = run_snakemake(work, None, "--configfile", str(work / "config.yaml"), "--cores", "1", "--rerun-incomplete", *study_results("grid"), check=False)
     assert r.returncode != 0 and "Directory cannot be locked" in r.stdout + r.stderr
     # the documented way back: unlock, then rerun what was incomplete
     run_snakemake(work, None, "--configfile", str(work / "config.yaml"), "--unlock")
-    r = run_snakemake(work, None, "--configfile", str(work / "config.yaml"), "--cores", "2", "--rerun-incomplete")
+    r = run_snakemake(work, None, "--configfile", str(work / "config.yaml"), "--cores", "2", "--rerun-incomplete", *study_results("grid"))
     retrained = len(re.findall(r"rule train:", r.stdout + r.stderr))
     assert retrained == 8 - len(finished)
     for model, mtime in finished.items():
@@ -146,7 +146,7 @@ def test_diverging_models_finish_recorded_and_never_win(served, tmp_path):
     url, spec = served
     cfg = grid_config(url, spec, steps=2000, lrs=(1.0e-2, 1.0e4))
     cfg["studies"]["grid"]["grid"]["activation"] = ["relu"]
-    run_snakemake(tmp_path, cfg, "--cores", "2")
+    run_snakemake(tmp_path, cfg, "--cores", "2", *study_results("grid", "figures/heatmap.png"))
     res = tmp_path / "results/grid"
     table = pd.read_csv(res / "table.csv")
     div = table[table["lr"] == 1.0e4]
@@ -163,7 +163,7 @@ def test_diverging_models_finish_recorded_and_never_win(served, tmp_path):
 def test_a_second_concurrent_run_is_refused_and_harms_nothing(reference, served, tmp_path):
     url, spec = served
     work = tmp_path / "busy"
-    first = start_snakemake(work, grid_config(url, spec), "--cores", "1")
+    first = start_snakemake(work, grid_config(url, spec), "--cores", "1", *study_results("grid"))
     locks = work / ".snakemake" / "locks"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (locks.exists() and any(locks.iterdir())):
@@ -173,7 +173,7 @@ def test_a_second_concurrent_run_is_refused_and_harms_nothing(reference, served,
     os.killpg(first.pid, signal.SIGSTOP)
     try:
         assert first.poll() is None, "the first run ended before the second one could start"
-        second = run_snakemake(work, None, "--configfile", str(work / "config.yaml"), "--cores", "1", check=False)
+        second = run_snakemake(work, None, "--configfile", str(work / "config.yaml"), "--cores", "1", *study_results("grid"), check=False)
     finally:
         os.killpg(first.pid, signal.SIGCONT)
     out = second.stdout + second.stderr
@@ -205,7 +205,7 @@ def test_a_job_out_of_memory_fails_cleanly_and_is_retried_with_more(served, tmp_
     estimate = plan.train_mem_mb("grid", "act~relu/h~8/lr~0.01/reg~1e-05", 0.5)
     # attempt 1 gets 80% of the baseline (too little), attempt 2 twice that (enough)
     cfg["resources"] = {"train": {"mem_factor": 0.8 * baseline_mb / estimate, "retries": 1}}
-    r = run_snakemake(tmp_path, cfg, "--cores", "1")
+    r = run_snakemake(tmp_path, cfg, "--cores", "1", *study_results("grid"))
     out = r.stdout + r.stderr
     assert "Error in rule train" in out and "Trying to restart job" in out, out[-3000:]
     budgets = [int(m) for m in re.findall(r"rule train:(?:(?!\nrule ).)*?mem_mb=(\d+)", out, re.S)]
@@ -312,7 +312,7 @@ def test_a_data_file_from_another_recipe_is_refused_before_training(reference, s
 
     prepare_dataset(get_source("spiral"), "spiral", get_recipe("spiral"), None, data)
     shutil.rmtree(work / "results/grid/logs/train")  # keep only the logs of this run
-    r = run_snakemake(work, None, "--configfile", str(work / "config.yaml"), "--cores", "2", check=False)
+    r = run_snakemake(work, None, "--configfile", str(work / "config.yaml"), "--cores", "2", *study_results("grid"), check=False)
     assert r.returncode != 0
     logs = "".join(p.read_text() for p in (work / "results/grid/logs/train").rglob("*.log"))
     assert logs

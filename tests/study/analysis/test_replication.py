@@ -195,7 +195,8 @@ def test_replicates_and_refine_in_snakemake(tmp_path):
     """n: 1, then n: 2 (only the new replicates train; replicate 0 stays bit-identical), then a
     refine stage through the checkpoint: the top points' replicates and the sources alone."""
     cfg = spiral_study()
-    run_snakemake(tmp_path, cfg, "--cores", "2")
+    # the files this test reads (the figures but one, the replay and the pages add jobs only)
+    run_snakemake(tmp_path, cfg, "--cores", "2", "results/rep/table.csv")
     base = {p: _sha(tmp_path / "results/rep/models" / p / "model.h5")
             for p in validate(cfg, SCHEMA).study("rep").models}
     table1 = pd.read_csv(tmp_path / "results/rep/table.csv")
@@ -208,7 +209,8 @@ def test_replicates_and_refine_in_snakemake(tmp_path):
 
     cfg3 = copy.deepcopy(cfg2)
     cfg3["studies"]["rep"]["refine"] = {"top": 2, "replicates": 3}
-    run_snakemake(tmp_path, cfg3, "--cores", "2")
+    run_snakemake(tmp_path, cfg3, "--cores", "2", *(f"results/rep/{f}" for f in (
+        "test.json", "certainty/certainty.csv", "certainty/variance.csv", "figures/certainty.png")))
     assert all(_sha(tmp_path / "results/rep/models" / p / "model.h5") == h for p, h in base.items())  # replicate 0 kept
     chosen = json.loads((tmp_path / "results/rep/refine.json").read_text())
     models = pd.read_csv(tmp_path / "results/rep/replicates.csv")
