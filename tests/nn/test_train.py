@@ -154,7 +154,12 @@ def test_the_compiled_chains_apply_the_registrys_formulas(dtype):
         want_d = d.copy()
         act.backward_inplace(want_d, z, want)
         batch1_loop.hidden_backward(code, z, want, d, c)
-        np.testing.assert_array_equal(d, want_d, err_msg=name)  # the same arithmetic on the same a
+        # the same arithmetic on the same a: bit-equal, but that the machine code Numba caches may fuse
+        # a product into a subtraction (an FMA: one rounding fewer), which a full suite once showed
+        # for sigmoid's a - a*a (1 ulp of the product, which the subtraction's cancellation near a = 1
+        # makes large relative to the result; relative to the incoming gradient it stays an ulp)
+        fused = 4 * eps * np.abs(np.linspace(-2, 2, z.size).astype(dtype)) if name in ("sigmoid", "tanh") else 0
+        assert np.all(np.abs(d - want_d) <= fused), (name, np.max(np.abs(d - want_d)))
     a1 = np.full_like(z, np.nan)
     batch1_loop.hidden_forward(len(ACTIVATION_CODES), z, a1, Constants(*(dtype(v) for v in (0, 1, 0, 80))))
     assert np.isnan(a1).all()

@@ -130,7 +130,7 @@ def test_adding_a_grid_value_trains_only_the_new_models(finished, tmp_path):
     assert counts["train"] == 2, out  # relu and sigmoid at h=12
     assert counts["aggregate"] == 1 and counts["evaluate"] == 1
     assert "prepare" not in counts and "fetch" not in counts
-    r = run_snakemake(work, cfg, "--cores", "2")
+    r = run_snakemake(work, cfg, "--cores", "2", "results/tiny/table.csv")  # what it reads: the table
     table = pd.read_csv(work / "results/tiny/table.csv")
     assert len(table) == 4 and set(table["hidden"]) == {8, 12}
     # the console says where each study stands: models done / total, the best so far, the time left
