@@ -269,18 +269,16 @@ def spiral_plan():
     return validate(SPIRAL_STEPS)
 
 
-@pytest.fixture(scope="session")
-def spiral_study(tmp_path_factory):
-    """A trained spiral study (one model diverges), without Snakemake: (folder, data file, metrics files)."""
+def train_study_by_jobs(config, tmp):
+    """Study ``s`` of ``config`` trained job by job, without Snakemake, into ``tmp``: its spiral data
+    file and the metrics file of every point, as the workflow's jobs write them."""
     from twolayer.data.prepare import prepare_dataset
     from twolayer.data.preprocess import get_recipe
     from twolayer.data.sources import get_source
     from twolayer.study.plan.config import validate
     from twolayer.study.run.runner import run_job
 
-    tmp = tmp_path_factory.mktemp("study")
-    plan = validate(SPIRAL_STEPS)
-    st = plan.study("s")
+    st = validate(config).study("s")
     data = tmp / "spiral.h5"
     prepare_dataset(get_source("spiral"), "spiral", get_recipe("spiral"), None, data)
     metrics = []
@@ -288,6 +286,14 @@ def spiral_study(tmp_path_factory):
         out = tmp / "models" / p.id
         run_job(st.spec(p.id), data, out / "model.h5", out / "metrics.json")
         metrics.append(out / "metrics.json")
+    return data, metrics
+
+
+@pytest.fixture(scope="session")
+def spiral_study(tmp_path_factory):
+    """A trained spiral study (one model diverges), without Snakemake: (folder, data file, metrics files)."""
+    tmp = tmp_path_factory.mktemp("study")
+    data, metrics = train_study_by_jobs(SPIRAL_STEPS, tmp)
     return tmp, data, metrics
 
 

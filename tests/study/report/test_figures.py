@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import train_study_by_jobs
 from matplotlib.text import Text
 
 from twolayer.integrity import seal
@@ -254,23 +255,11 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def spiral(tmp_path_factory):
-    from twolayer.data.prepare import prepare_dataset
-    from twolayer.data.preprocess import get_recipe
-    from twolayer.data.sources import get_source
     from twolayer.study.analysis.aggregate import aggregate
-    from twolayer.study.plan.config import validate
     from twolayer.study.analysis.evaluate import evaluate_winner
-    from twolayer.study.run.runner import run_job
 
     tmp = tmp_path_factory.mktemp("spiral")
-    st = validate(CONFIG).study("s")
-    data = tmp / "spiral.h5"
-    prepare_dataset(get_source("spiral"), "spiral", get_recipe("spiral"), None, data)
-    metrics = []
-    for p in st.points:
-        out = tmp / "models" / p.id
-        run_job(st.spec(p.id), data, out / "model.h5", out / "metrics.json")
-        metrics.append(out / "metrics.json")
+    data, metrics = train_study_by_jobs(CONFIG, tmp)
     aggregate("s", metrics, None, tmp / "table.csv", tmp / "winner.json")
     evaluate_winner(tmp / "winner.json", data, tmp / "test.json")
     return SimpleNamespace(dir=tmp, data=data, table=tmp / "table.csv", winner=tmp / "winner.json", test=tmp / "test.json")
