@@ -172,7 +172,7 @@ def test_a_stored_loop_is_private_whatever_the_umask(monkeypatch, tmp_path):
     from twolayer.nn import cache, native
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(native, "compile_object", lambda dtype: (b"stand-in object", "entry"))
+    monkeypatch.setattr(native, "compile_object", lambda dtype, loop="block_steps": (b"stand-in object", "entry"))
     monkeypatch.setattr(native, "_loads_in_a_fresh_process", lambda *args: True)
     obj, rec = native.paths(np.float64)
     old = os.umask(0o002)
@@ -250,7 +250,7 @@ def test_without_the_stored_loop_numbas_own_code_trains_the_same_sgd(monkeypatch
     signature), says so, and still computes sequential SGD (to rounding)."""
     from twolayer.nn import native
 
-    def refuse(data, entry):
+    def refuse(data, entry, loop="block_steps"):
         raise RuntimeError("no mapping here")
 
     monkeypatch.setattr(native, "_load_object", refuse)

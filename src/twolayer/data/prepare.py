@@ -35,7 +35,7 @@ def prepare_dataset(source, recipe_name, recipe, raw_dir, out, log=None):
         raw = load_raw(source, raw_dir)
         prov_path = Path(raw_dir) / "provenance.json"
         provenance = json.loads(prov_path.read_text()) if prov_path.exists() else {"dataset": source.name}
-    splits, consts, meta = apply_recipe(source, recipe, raw)
+    splits, consts, meta, background = apply_recipe(source, recipe, raw)
     fp = write_dataset(
         out,
         splits,
@@ -46,6 +46,7 @@ def prepare_dataset(source, recipe_name, recipe, raw_dir, out, log=None):
         provenance=provenance,
         consts=consts,
         meta=meta,
+        background=background,
     )
     shapes = ", ".join(f"{k} {v[0].shape}" for k, v in splits.items())
     print(f"prepared {out}: {shapes} in {time.perf_counter() - t0:.1f} s (fingerprint {fp[:12]})", file=log, flush=True)

@@ -26,7 +26,10 @@ Normalisations (``normalise.kind``), all fitted on the training split only:
 * ``none``: pixel values as they are.
 
 Images are flattened to rows (HWC order for colour images, like CS231n)
-and stored as float32; labels as uint8.
+and stored as float32; labels as uint8. For images, the normalised value of a
+blank (all-zero) image is the *background*, and :func:`find_foreground` finds
+where each training image differs from it (stored with the data: the batch-1
+kernel for sparse inputs reads it).
 """
 
 from __future__ import annotations
@@ -158,8 +161,15 @@ def normalise(splits, norm):
     Returns ``(splits as float32, constants)``; constants are arrays
     (``mean``, ``std``: per feature) or scalars, to be stored with the data.
     """
+    f, consts = normaliser(norm, splits["train"][0])
+    out = {name: (_chunked(f, X), np.asarray(y, dtype=np.uint8)) for name, (X, y) in splits.items()}
+    return out, consts
+
+
+def normaliser(norm, Xtr):
+    """``(f, constants)``: the normalisation ``norm`` fitted on the training rows ``Xtr``, as a
+    function of raw rows (float32 out), and the constants :func:`normalise` stores."""
     kind = norm["kind"]
-    Xtr = splits["train"][0]
     consts = {"kind": kind}
     if kind == "mean_image":
         mean = Xtr.astype(np.float64).mean(axis=0)
@@ -183,8 +193,25 @@ def normalise(splits, norm):
         f = lambda X: X.astype(np.float32)  # noqa: E731
     else:
         raise RecipeError(f"unknown normalisation {kind!r}")
-    out = {name: (_chunked(f, X), np.asarray(y, dtype=np.uint8)) for name, (X, y) in splits.items()}
-    return out, consts
+    return f, consts
+
+
+def find_foreground(X, background, rows=8192):
+    """Where each row of ``X`` (N, D) differs from ``background`` (D,): ``(indptr, indices)``, the
+    compressed-row form (indptr (N + 1,) int64; indices increasing within a row, uint16 when D
+    allows, else int32). The batch-1 kernel for inputs with a background reads them
+    (:class:`twolayer.nn.kernels.Foreground`)."""
+    n, d = X.shape
+    counts = np.empty(n, dtype=np.int64)
+    parts = []
+    kind = np.uint16 if d <= 1 << 16 else np.int32
+    for start in range(0, n, rows):
+        mask = X[start : start + rows] != background
+        counts[start : start + rows] = mask.sum(axis=1)
+        parts.append(np.nonzero(mask)[1].astype(kind))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, np.concatenate(parts) if parts else np.zeros(0, dtype=kind)
 
 
 def _pixel_mean_std(X, rows=8192):
@@ -213,7 +240,10 @@ def _chunked(f, X, rows=8192):
 
 
 def apply_recipe(source, recipe, raw=None):
-    """Split and normalise; ``raw`` is the parsed data (None for generated sources)."""
+    """Split and normalise; ``raw`` is the parsed data (None for generated sources).
+
+    Returns ``(splits, constants, split meta, background)``: the background is the normalised input of a
+    blank image (None for generated data, whose features are not pixels)."""
     split = recipe["split"]
     if not get_format(source.format).downloaded:
         splits, meta = generated_splits(source, split)
@@ -222,5 +252,9 @@ def apply_recipe(source, recipe, raw=None):
     for name, (X, _) in splits.items():
         if X.shape[0] == 0:
             raise RecipeError(f"recipe leaves the {name} split empty")
-    normed, consts = normalise(splits, recipe["normalise"])
-    return normed, consts, meta
+    f, consts = normaliser(recipe["normalise"], splits["train"][0])
+    normed = {name: (_chunked(f, X), np.asarray(y, dtype=np.uint8)) for name, (X, y) in splits.items()}
+    # the input of a blank image: what an all-zero row of pixels becomes (images only)
+    Xtr = splits["train"][0]
+    background = f(np.zeros((1, Xtr.shape[1]), dtype=Xtr.dtype))[0] if raw is not None else None
+    return normed, consts, meta, background

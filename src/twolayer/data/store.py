@@ -41,6 +41,7 @@ from .. import integrity
 from ..atomic import atomic_path
 from ..errors import InputError
 from ..integrity import REBUILD, DataFileError  # noqa: F401  (DataFileError: imported from here by callers)
+from .preprocess import find_foreground
 
 FORMAT = "twolayer-dataset"
 SPLIT_NAMES = ("train", "val", "test")
@@ -57,8 +58,13 @@ def fingerprint(splits):
     return h.hexdigest()
 
 
-def write_dataset(path, splits, *, dataset, recipe_name, recipe, source, provenance, consts, meta):
-    """Write the prepared splits and their provenance atomically to ``path``."""
+def write_dataset(path, splits, *, dataset, recipe_name, recipe, source, provenance, consts, meta, background=None):
+    """Write the prepared splits and their provenance atomically to ``path``.
+
+    ``background`` (D,): the input of a blank image; if given, the training split's foreground
+    (:func:`~twolayer.data.preprocess.find_foreground`) is stored in the group ``foreground``
+    (``background``, ``indptr``, ``indices``), and the attribute ``foreground`` records its share of
+    the features (``fraction``; ``{}`` without one)."""
     from .. import __version__
 
     fp = fingerprint(splits)
@@ -84,6 +90,17 @@ def write_dataset(path, splits, *, dataset, recipe_name, recipe, source, provena
                     put(pre, key, value.astype(np.float64))
                 else:
                     scalars[key] = value
+            fg_record = {}
+            if background is not None:
+                Xtr = splits["train"][0]
+                bg = np.asarray(background, dtype=Xtr.dtype).reshape(-1)
+                indptr, indices = find_foreground(Xtr, bg)
+                fg = f.create_group("foreground")
+                put(fg, "background", bg)
+                put(fg, "indptr", indptr)
+                put(fg, "indices", indices)
+                fg_record = {"fraction": indices.size / max(Xtr.size, 1), "nonzero": int(indices.size),
+                             "features": int(Xtr.shape[1])}
             sp = f.create_group("split")
             for key, value in meta.items():
                 put(sp, key, value)
@@ -101,6 +118,7 @@ def write_dataset(path, splits, *, dataset, recipe_name, recipe, source, provena
             seed = recipe.get("split", {}).get("seed")
             a["split_seed"] = -1 if seed is None else int(seed)
             a["fingerprint"] = fp
+            a["foreground"] = json.dumps(fg_record, sort_keys=True)
             a["package_version"] = __version__
             integrity.seal(f, arrays)
     return fp
@@ -235,7 +253,33 @@ def verify(path):
     if all(s in splits and {"X", "y"} <= set(splits[s]) for s in SPLIT_NAMES):
         if fingerprint({s: (splits[s]["X"], splits[s]["y"]) for s in SPLIT_NAMES}) != fp:
             raise DataFileError(f"{path}: damaged: its arrays do not match its fingerprint; {REBUILD}")
+    if "foreground/background" in names and "X" in splits.get("train", {}):
+        _check_foreground(path, splits["train"]["X"], *foreground_arrays(path))
     return len(names)
+
+
+def foreground_arrays(path, verified=None):
+    """``(background, indptr, indices)`` of the training split, verified as read, or None when the file
+    has none (generated data). ``verified``: as for :func:`load_split`."""
+    with _open(path) as f:
+        if "foreground" not in f:
+            return None
+        out = []
+        for key in ("background", "indptr", "indices"):
+            a, d = read_array(f, path, f"foreground/{key}")
+            out.append(a)
+            if verified is not None:
+                verified[f"foreground/{key}"] = d["xxh3_128"]
+    return tuple(out)
+
+
+def _check_foreground(path, X, background, indptr, indices):
+    """The stored foreground is where X differs from the background (a file whose parts agree
+    with their checksums but not with each other was not written by ``twolayer prepare``)."""
+    want_ptr, want_ind = find_foreground(X, background.astype(X.dtype))
+    if not (np.array_equal(indptr, want_ptr) and np.array_equal(indices, want_ind)):
+        raise DataFileError(f"{path}: damaged: its foreground indices are not where train/X differs from "
+                            f"its background; {REBUILD}")
 
 
 def check_provenance(path, dataset=None, recipe=None, recipe_spec=None):

@@ -79,6 +79,7 @@ class Batch1SGD:
     """
 
     LOOPS = ("compiled", "numpy")
+    COMPILED = "block_steps"  # the compiled loop's name in twolayer.nn.native.LOOPS
 
     def __init__(self, net, reg, block=64, loop="compiled"):
         p = net.params
@@ -95,11 +96,7 @@ class Batch1SGD:
             raise ValueError(f"unknown loop {loop!r}; valid loops are: {', '.join(self.LOOPS)}")
         self.loop = loop
         d, h, c, kb = net.input_size, net.hidden_size, net.output_size, self.block
-        self.V = np.empty((d, h), dtype=dt, order="F")  # W1's working copy
-        self.UT = np.empty((h, d), dtype=dt)  # a block's update of V, transposed (V's memory layout)
-        self.Xb = np.empty((kb, d), dtype=dt)  # the block's examples
-        self.Z = np.empty((kb, h), dtype=dt)  # their pre-activations under the block's starting V
-        self.G = np.empty(kb * kb, dtype=dt)  # their Gram matrix (reshaped per block)
+        self._working_copies(d, h, kb, dt)
         self.Dm = np.empty((kb, h), dtype=dt)  # the hidden-layer gradients of the block's steps
         self.cv = np.empty(kb, dtype=dt)  # their scaled step sizes lr_k / s_{k+1}
         self.w = np.empty(kb, dtype=dt)
@@ -121,16 +118,23 @@ class Batch1SGD:
             )
         else:
             from .activations import ACTIVATION_CODES
-            from .native import ARGS, block_steps_c
+            from .native import LOOPS, loop_c
 
-            self._block_steps = block_steps_c(dt)  # a C function of raw pointers: see _compiled_steps
+            self._steps_c = loop_c(dt, self.COMPILED)  # a C function of raw pointers: see _compiled_steps
             # the dtype each pointer argument points to, from the loop's one list of arguments
-            kinds = {"w": dt, "i": np.dtype(np.int64), "d": np.dtype(np.float64)}
-            self._arg_dtypes = {name: kinds[kind] for name, kind in ARGS if kind in kinds}
+            kinds = {"w": dt, "i": np.dtype(np.int64), "j": np.dtype(np.int32), "d": np.dtype(np.float64)}
+            self._arg_dtypes = {name: kinds[kind] for name, kind in LOOPS[self.COMPILED] if kind in kinds}
             self.act_code = ACTIVATION_CODES[self.act.name]
             self.alpha = float(getattr(self.act, "alpha", 0.0))
             self.no_b1, self.no_b2 = np.zeros(h, dtype=dt), np.zeros(c, dtype=dt)
             self._ptrs = None
+
+    def _working_copies(self, d, h, kb, dt):
+        self.V = np.empty((d, h), dtype=dt, order="F")  # W1's working copy
+        self.UT = np.empty((h, d), dtype=dt)  # a block's update of V, transposed (V's memory layout)
+        self.Xb = np.empty((kb, d), dtype=dt)  # the block's examples
+        self.Z = np.empty((kb, h), dtype=dt)  # their pre-activations under the block's starting V
+        self.G = np.empty(kb * kb, dtype=dt)  # their Gram matrix (reshaped per block)
 
     def penalty(self, s=1.0, V=None, W2=None):
         """The L2 penalty; during a run W1 is ``s * V`` (with no update pending)."""
@@ -234,9 +238,9 @@ class Batch1SGD:
         steps' entries)."""
         p = self.params
         bias = "b1" in p
-        fixed = {"Z": self.Z, "G": self.G, "Dm": self.Dm, "cv": self.cv, "W2T": self.W2T,
-                 "b1": p["b1"] if bias else self.no_b1, "b2": p["b2"] if bias else self.no_b2,
-                 "state": self.state, "cast": self.cast, "z1": self.z1, "a1": self.a1, "z2": self.z2}
+        fixed = {"W2T": self.W2T, "b1": p["b1"] if bias else self.no_b1, "b2": p["b2"] if bias else self.no_b2,
+                 "state": self.state, "cast": self.cast, "z1": self.z1, "a1": self.a1, "z2": self.z2,
+                 **self._loop_arrays()}
         per_step = {"labels": labels, "lrs": lrs, "data_loss": data_loss}
         if penalty is not None:
             per_step["penalty"] = penalty
@@ -248,13 +252,17 @@ class Batch1SGD:
         ptr = {name: a.ctypes.data for name, a in {**fixed, **per_step}.items()}
         return ptr, bias
 
+    def _loop_arrays(self):
+        """The arrays only this kernel's compiled loop reads and writes, by argument name."""
+        return {"Z": self.Z, "G": self.G, "Dm": self.Dm, "cv": self.cv}
+
     def _compiled_steps(self, zb, G, kb, j, s, P, X, labels, idx, lrs, t0, log_every, track, data_loss, penalty):
         """The block's steps through the compiled loop; returns (pending steps, s, finite)."""
         ptr, bias = self._ptrs
         state = self.state
         state[0], state[1] = s, P
         at = 8 * j  # the run's step j in the float64 and int64 per-step arrays
-        r = self._block_steps(
+        r = self._steps_c(
             ptr["Z"], ptr["G"], ptr["Dm"], ptr["cv"], ptr["W2T"], ptr["b1"], ptr["b2"],
             ptr["labels"] + at, ptr["lrs"] + at, ptr["state"], ptr["cast"], ptr["data_loss"] + at,
             (ptr["penalty"] if log_every else ptr["data_loss"]) + at, ptr["z1"], ptr["a1"], ptr["z2"],
@@ -271,14 +279,11 @@ class Batch1SGD:
         updates are pending, the scale s of W1 = s V, whether every loss was finite);
         on return Dm[:m] holds the pending steps' gradients times their scaled step sizes.
         """
-        p = self.params
-        b1, b2 = p.get("b1"), p.get("b2")
-        gemv, ger, scal, axpy, asum, bdot, act = self.gemv, self.ger, self.scal, self.axpy, self.asum, self.bdot, self.act
-        Dm, cv, w, z1, a1, z2, ones = self.Dm, self.cv, self.w, self.z1, self.a1, self.z2, self.ones
-        W2T = self.W2T
-        W2 = W2T.T  # (H, C), Fortran-ordered view
-        W2flat = W2T.reshape(-1)
-        k, creg, dot, log = self.k, self.coef * self.reg, np.dot, math.log
+        gemv, bdot = self.gemv, self.bdot
+        Dm, cv, w, z1 = self.Dm, self.cv, self.w, self.z1
+        b1 = self.params.get("b1")
+        W2flat = self.W2T.reshape(-1)
+        k, creg = self.k, self.coef * self.reg
         m, finite = kb, True
         for t in range(kb):
             c = labels[idx[j + t]]
@@ -288,46 +293,24 @@ class Batch1SGD:
             if t:
                 np.multiply(cv[:t], G[t, :t], out=w[:t])
                 gemv(-1.0, Dm[:t].T, w[:t], beta=1.0, y=u, overwrite_y=1)
-            scal(s, u)
+            self.scal(s, u)
             if b1 is not None:
                 np.add(u, b1, out=z1)
                 zz = z1
             else:
                 zz = u
-            act.forward(zz, out=a1)
-            dot(W2T, a1, out=z2)
-            if b2 is not None:
-                z2 += b2
-            # softmax cross-entropy, shifted by the max score
-            zl = z2.tolist()
-            mx = max(zl)
-            axpy(ones, z2, a=-mx)
-            np.exp(z2, out=z2)
-            total = asum(z2)
-            loss = log(total) - (zl[c] - mx)
+            loss, total = self._head_forward(zz, c)
             if not math.isfinite(loss):
                 m, finite = t, False
                 break
             data_loss[j + t] = loss
             if log_every and not (t0 + j + t + 1) % log_every:
                 penalty[j + t] = creg * (P + bdot(W2flat, W2flat)) if track else 0.0
-            scal(1.0 / total, z2)
-            z2[c] -= 1.0  # z2 now holds dL/dz2
-            # backward into the hidden layer, with the weights before the update
             d = Dm[t]
-            dot(z2, W2T, out=d)
-            act.backward_inplace(d, zz, a1)  # d now holds dL/dz1
+            self._head_backward(zz, c, total, lr, d)
             if track:
                 decay = 1.0 - lr * k
                 P = decay * decay * P - 2.0 * lr * decay * bdot(u, d) + lr * lr * float(G[t, t]) * bdot(d, d)
-            # W2 <- (1 - lr k) W2 - lr a1 dz2^T ; biases
-            if k:
-                scal(1.0 - lr * k, W2flat)
-            ger(-lr, a1, z2, a=W2, overwrite_a=1)
-            if b2 is not None:
-                axpy(z2, b2, a=-lr)
-            if b1 is not None:
-                axpy(d, b1, a=-lr)
             # W1 = s V: the decay scales s; the update x d^T / s waits in the block
             if k:
                 s *= 1.0 - lr * k
@@ -337,6 +320,219 @@ class Batch1SGD:
                 break
         np.multiply(Dm[:m], cv[:m, None], out=Dm[:m])
         return m, s, finite
+
+    def _head_forward(self, zz, c):
+        """From the hidden pre-activation ``zz`` (H,) to the loss of label ``c``: a1, the scores and the
+        softmax cross-entropy shifted by the max score. Returns ``(loss, total)``; z2 then holds
+        ``exp(score - max)``, whose sum is ``total``. (The compiled loops' ``head_forward``.)"""
+        a1, z2, W2T, b2 = self.a1, self.z2, self.W2T, self.params.get("b2")
+        self.act.forward(zz, out=a1)
+        np.dot(W2T, a1, out=z2)
+        if b2 is not None:
+            z2 += b2
+        zl = z2.tolist()
+        mx = max(zl)
+        self.axpy(self.ones, z2, a=-mx)
+        np.exp(z2, out=z2)
+        total = self.asum(z2)
+        return math.log(total) - (zl[c] - mx), total
+
+    def _head_backward(self, zz, c, total, lr, d):
+        """After :meth:`_head_forward`: z2 becomes dL/dscores, ``d`` (H,) dL/dz1 (with the weights before
+        the update); then ``W2 <- (1 - lr k) W2 - lr a1 dz2^T`` and the biases' steps."""
+        p, a1, z2, W2T, scal, axpy = self.params, self.a1, self.z2, self.W2T, self.scal, self.axpy
+        b1, b2 = p.get("b1"), p.get("b2")
+        scal(1.0 / total, z2)
+        z2[c] -= 1.0  # z2 now holds dL/dz2
+        np.dot(z2, W2T, out=d)
+        self.act.backward_inplace(d, zz, a1)  # d now holds dL/dz1
+        if self.k:
+            scal(1.0 - lr * self.k, W2T.reshape(-1))
+        self.ger(-lr, a1, z2, a=W2T.T, overwrite_a=1)
+        if b2 is not None:
+            axpy(z2, b2, a=-lr)
+        if b1 is not None:
+            axpy(d, b1, a=-lr)
+
+
+class Foreground:
+    """Where each example of a dataset differs from a background: ``X[i] = background + e_i``
+    with ``e_i`` zero outside ``indices[indptr[i]:indptr[i + 1]]`` (increasing feature indices).
+
+    background (D,): the input of a blank image (the normalisation's image of pixel 0: one value
+    for the report's standardisation, a vector for a per-pixel one); indptr (N + 1,) int64,
+    indices (nnz,) int32. :func:`twolayer.data.preprocess.find_foreground` builds them;
+    the prepared HDF5 stores them with the training split."""
+
+    def __init__(self, background, indptr, indices):
+        self.background = np.ascontiguousarray(background).reshape(-1)
+        self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+        self.indices = np.ascontiguousarray(indices, dtype=np.int32)
+        n, d = self.indptr.size - 1, self.background.size
+        if n < 0 or self.indptr[0] != 0 or self.indptr[-1] != self.indices.size or np.any(np.diff(self.indptr) < 0):
+            raise ValueError("Foreground: indptr must rise from 0 to the number of indices")
+        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= d):
+            raise ValueError(f"Foreground: indices must lie in [0, {d})")
+
+    @property
+    def shape(self):
+        return (self.indptr.size - 1, self.background.size)
+
+    @property
+    def fraction(self):
+        """The share of features in the foreground, over every example."""
+        n, d = self.shape
+        return self.indices.size / max(n * d, 1)
+
+    def check(self, X):
+        """Refuse ``X`` unless it is the (N, D) these indices were found in (shape only: the caller
+        vouches for the values; :func:`twolayer.data.store.load_foreground` reads both from one file)."""
+        if X.shape != self.shape:
+            raise ValueError(f"the foreground indices are of a ({self.shape[0]}, {self.shape[1]}) dataset, "
+                             f"not of X {X.shape}")
+
+
+class Batch1Sparse(Batch1SGD):
+    """Plain SGD with one example per step on inputs ``x = b + e`` with a fixed background ``b``
+    and a sparse foreground ``e`` (:class:`Foreground`): exactly sequential SGD, with the
+    arithmetic of W1 proportional to the foreground.
+
+    W1 is held as ``s (V + b r^T)``, with ``q = b^T V`` kept up to date:
+
+    * forward, ``x^T W1 = s (q + e^T V + (b^T x) r)``: only the foreground rows of V are read;
+    * update, ``W1' = (1 - lr k) W1 - lr (b + e) d^T``: the decay scales ``s`` (as in
+      :class:`Batch1SGD`), ``e d^T / s'`` goes into the foreground rows of V, the background's
+      rank-1 part into the lazy offset ``r -= (lr / s') d``, and ``q -= (lr / s') (b^T e) d``;
+
+    so a step costs ~4 nnz(e) H flops for W1 instead of 4 D H, plus the per-step work on H- and
+    C-sized vectors (which the dense kernel has too). Every ``fold_every`` steps (at step
+    numbers that are its multiples) and at the end of :meth:`run`, ``r`` is folded into V and
+    ``q`` computed afresh, one O(D H) pass, which bounds what rounding the lazy offset and the
+    sums can gather in float32 (tests/nn/test_sparse.py: 240,000 steps against float64).
+
+    ``loop="compiled"``: :func:`twolayer.nn.batch1_loop.sparse_steps` through
+    :mod:`twolayer.nn.native`; ``loop="numpy"``: :meth:`_sparse_numpy`, its readable specification.
+    During :meth:`run` V is a C-ordered working copy (its rows are what a step reads and writes).
+    """
+
+    COMPILED = "sparse_steps"
+    FOLD_EVERY = 1024
+
+    def __init__(self, net, reg, foreground, loop="compiled", fold_every=FOLD_EVERY):
+        if foreground.background.size != net.input_size:
+            raise ValueError(f"the foreground's background has {foreground.background.size} features, "
+                             f"the net's input {net.input_size}")
+        super().__init__(net, reg, block=1, loop=loop)
+        self.fg = foreground
+        self.fold_every = int(fold_every)
+        dt, h = net.dtype, net.hidden_size
+        self.bg = np.ascontiguousarray(foreground.background, dtype=dt)
+        self.bb = float(np.dot(self.bg.astype(np.float64), self.bg.astype(np.float64)))
+        self.q, self.r, self.u, self.d = (np.empty(h, dtype=dt) for _ in range(4))
+        self.ev = np.empty(net.input_size, dtype=dt)
+
+    def _working_copies(self, d, h, kb, dt):
+        self.V = np.empty((d, h), dtype=dt)  # W1's working copy, C-ordered: a step reads and writes rows
+
+    def _loop_arrays(self):
+        return {"V": self.V, "q": self.q, "r": self.r, "bg": self.bg, "indptr": self.fg.indptr,
+                "indices": self.fg.indices, "u": self.u, "d": self.d, "ev": self.ev}
+
+    def run(self, X, y, idx, lrs, optimizer=None, t0=0, log_every=0, data_loss=None, penalty=None):
+        """Same contract as :meth:`Batch1SGD.run`; ``X`` must be the dataset the foreground is of."""
+        if optimizer is not None and optimizer.name != SGD.name:
+            raise ValueError(f"Batch1Sparse is plain SGD; got optimizer {optimizer.describe()}")
+        self.fg.check(X)
+        p = self.params
+        W1, W2 = p["W1"], p["W2"]
+        V, q, r, bg = self.V, self.q, self.r, self.bg
+        V[...] = W1
+        self.W2T[...] = W2.T
+        np.matmul(bg, V, out=q)
+        r[...] = 0
+        idx = np.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
+        n = idx.size
+        lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
+        if data_loss is None:
+            data_loss = np.empty(n)
+        log_every = int(log_every) if log_every and penalty is not None else 0
+        track = bool(log_every) and self.reg != 0.0
+        P = _vdot(V) if track else 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.loop == "compiled":
+                done, s = self._compiled_sparse(X, y, idx, lrs, t0, log_every, track, P, data_loss, penalty)
+            else:
+                done, s = self._sparse_numpy(X, y, idx, lrs, t0, log_every, track, P, data_loss, penalty)
+            V += bg[:, None] * r  # W1 = s (V + b r^T)
+            if s != 1.0:
+                V *= s
+        W1[...] = V
+        W2[...] = self.W2T.T
+        return done
+
+    def _compiled_sparse(self, X, y, idx, lrs, t0, log_every, track, P, data_loss, penalty):
+        n = idx.size
+        labels = np.asarray(y)[idx].astype(np.int64)
+        ptr, bias = self._pointers(labels, lrs, data_loss, penalty, n)
+        if X.dtype != self.V.dtype or not X.flags.c_contiguous:
+            raise ValueError(f"Batch1Sparse: X must be a C-contiguous {self.V.dtype.name} array")
+        self.state[0], self.state[1] = 1.0, P
+        (N, D), H, C = X.shape, self.V.shape[1], self.W2T.shape[0]
+        res = self._steps_c(
+            ptr["V"], ptr["q"], ptr["r"], ptr["bg"], X.ctypes.data, ptr["indptr"], ptr["indices"], idx.ctypes.data,
+            ptr["W2T"], ptr["b1"], ptr["b2"], ptr["labels"], ptr["lrs"], ptr["state"], ptr["cast"],
+            ptr["data_loss"], ptr["penalty"] if log_every else ptr["data_loss"], ptr["u"], ptr["z1"], ptr["a1"],
+            ptr["z2"], ptr["d"], ptr["ev"], n, N, D, H, C, self.fg.indices.size, bias, self.act_code, t0,
+            log_every, track, self.fold_every, self.alpha, self.k, self.coef * self.reg, self.bb,
+        )
+        return (res if res >= 0 else -1 - res), float(self.state[0])
+
+    def _sparse_numpy(self, X, y, idx, lrs, t0, log_every, track, P, data_loss, penalty):
+        """The steps in NumPy: the specification of :func:`twolayer.nn.batch1_loop.sparse_steps`.
+        Returns (steps done, the scale s of W1 = s (V + b r^T))."""
+        V, q, r, bg, bb, d, b1 = self.V, self.q, self.r, self.bg, self.bb, self.d, self.params.get("b1")
+        indptr, indices = self.fg.indptr, self.fg.indices
+        W2flat = self.W2T.reshape(-1)
+        k, creg, dt = self.k, self.coef * self.reg, V.dtype
+        s = 1.0
+        labels = np.asarray(y)
+        for t, (i, lr) in enumerate(zip(idx.tolist(), lrs.tolist())):
+            f = indices[indptr[i] : indptr[i + 1]]
+            x = X[i]
+            e = x[f] - bg[f]  # the foreground: x = b + e
+            be = float(np.dot(e, bg[f]))  # b^T e
+            # the pre-activation x^T W1 = s (q + e^T V + (b^T x) r), without b1
+            pre = (s * (q + e @ V[f] + dt.type(bb + be) * r)).astype(dt)
+            zz = pre + b1 if b1 is not None else pre
+            c = int(labels[i])
+            loss, total = self._head_forward(zz, c)
+            if not math.isfinite(loss):
+                return t, s
+            data_loss[t] = loss
+            if log_every and not (t0 + t + 1) % log_every:
+                penalty[t] = creg * (P + float(np.dot(W2flat, W2flat))) if track else 0.0
+            self._head_backward(zz, c, total, lr, d)
+            decay = 1.0 - lr * k
+            if track:  # ||W1'||^2 from ||W1||^2, the pre-activation and ||x||^2 = ||b||^2 + ||x_f||^2 - ||b_f||^2
+                xsq = bb + float(np.dot(x[f], x[f]) - np.dot(bg[f], bg[f]))
+                P = decay * decay * P - 2.0 * lr * decay * float(np.dot(pre, d)) + lr * lr * xsq * float(np.dot(d, d))
+            s *= decay
+            cv = lr / s
+            V[f] -= (cv * np.outer(e, d)).astype(dt)  # e d^T into the foreground rows
+            r -= dt.type(cv) * d  # b d^T into the lazy offset
+            q -= dt.type(cv * be) * d  # and q = b^T V follows
+            if not 1e-3 < s <= 1.0:
+                V *= dt.type(s)
+                r *= dt.type(s)
+                q *= dt.type(s)
+                s = 1.0
+            if self.fold_every and not (t0 + t + 1) % self.fold_every:
+                V += bg[:, None] * r
+                r[...] = 0
+                np.matmul(bg, V, out=q)
+                if track:
+                    P = s * s * _vdot(V)
+        return idx.size, s
 
 
 class MinibatchStep:
@@ -476,31 +672,47 @@ class ReferenceStep:
         return done
 
 
-KERNELS = {"batch1_sgd": Batch1SGD, "minibatch": MinibatchStep, "reference": ReferenceStep}
+KERNELS = {"batch1_sgd": Batch1SGD, "batch1_sparse": Batch1Sparse, "minibatch": MinibatchStep,
+           "reference": ReferenceStep}
 
 
-def load_compiled_loop(dtype):
-    """Load the batch-1 kernel's compiled loop for ``dtype`` (:mod:`twolayer.nn.native`: its
+def load_compiled_loop(dtype, kernel="batch1_sgd"):
+    """Load the batch-1 kernel's compiled loop for ``dtype`` (``kernel``: a batch-1 name of :func:`kernel_name`) (:mod:`twolayer.nn.native`: its
     machine code from the disk cache, compiled on the very first run). A training job does
     this before it trains, so that the cost (~0.03 s; a few seconds the first time on a
     machine) counts as the job's start, not as its first steps."""
-    from .native import block_steps_c
+    from .native import loop_c
 
-    block_steps_c(dtype)
+    loop_c(dtype, KERNELS[kernel].COMPILED)
 
 
-def kernel_name(kind, batch_size, optimizer):
+#: the batch-1 kernel for inputs with a background runs when at most this share of the features is
+#: foreground: below it, a step costs less than the dense kernel's (measured side by side:
+#: ``python benchmarks/run.py --only sparse_step``, docs/performance.md)
+SPARSE_BELOW = 0.25
+
+
+def kernel_name(kind, batch_size, optimizer, foreground_fraction=None):
     """The kernel that trains a model of ``kind`` with ``batch_size`` (None: full batch) and
-    ``optimizer`` (its settings, e.g. ``{"name": "sgd"}``)."""
+    ``optimizer`` (its settings, e.g. ``{"name": "sgd"}``); ``foreground_fraction``: the share of
+    the training inputs' features that differ from their background (None: no background, or the
+    sparse path turned off), which makes batch-1 SGD take :class:`Batch1Sparse` at or below
+    :data:`SPARSE_BELOW`."""
     if kind != "twolayer":
         return "reference"
     plain_sgd = optimizer.get("name", SGD.name) == SGD.name and len(optimizer) <= 1
-    return "batch1_sgd" if batch_size == 1 and plain_sgd else "minibatch"
+    if batch_size == 1 and plain_sgd:
+        sparse = foreground_fraction is not None and 0 <= foreground_fraction <= SPARSE_BELOW
+        return "batch1_sparse" if sparse else "batch1_sgd"
+    return "minibatch"
 
 
-def make_kernel(model, batch_size, n_train, reg, optimizer):
-    """The kernel :func:`kernel_name` picks, built for ``model`` (a full batch is ``n_train`` rows)."""
-    name = kernel_name(model.kind, batch_size, optimizer)
+def make_kernel(model, batch_size, n_train, reg, optimizer, foreground=None):
+    """The kernel :func:`kernel_name` picks, built for ``model`` (a full batch is ``n_train`` rows);
+    ``foreground``: the training inputs' :class:`Foreground`, or None."""
+    name = kernel_name(model.kind, batch_size, optimizer, None if foreground is None else foreground.fraction)
+    if name == "batch1_sparse":
+        return Batch1Sparse(model, reg, foreground), name
     if name == "batch1_sgd":
         return Batch1SGD(model, reg), name
     if name == "minibatch":

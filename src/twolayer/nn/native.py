@@ -64,14 +64,24 @@ ARGS = (
     ("log_every", "n"), ("track", "n"),
     ("alpha", "f"), ("k", "f"), ("creg", "f"),
 )
-#: the C function's type, for ctypes (its result: the steps done, or -1 - steps when a loss was not finite)
-CFUNC = ctypes.CFUNCTYPE(
-    ctypes.c_int64,
-    *({"w": ctypes.c_void_p, "i": ctypes.c_void_p, "d": ctypes.c_void_p, "n": ctypes.c_int64, "f": ctypes.c_double}[k]
-      for _, k in ARGS),
+#: the sparse loop's C arguments (:func:`~twolayer.nn.batch1_loop.sparse_steps`); kind ``j``: a pointer to int32
+SPARSE_ARGS = (
+    ("V", "w"), ("q", "w"), ("r", "w"), ("bg", "w"), ("X", "w"), ("indptr", "i"), ("indices", "j"), ("rows", "i"),
+    ("W2T", "w"), ("b1", "w"), ("b2", "w"), ("labels", "i"), ("lrs", "d"), ("state", "d"), ("cast", "w"),
+    ("data_loss", "d"), ("penalty", "d"), ("u", "w"), ("z1", "w"), ("a1", "w"), ("z2", "w"), ("d", "w"), ("ev", "w"),
+    ("n", "n"), ("N", "n"), ("D", "n"), ("H", "n"), ("C", "n"), ("nnz", "n"), ("bias", "n"), ("act", "n"),
+    ("step0", "n"), ("log_every", "n"), ("track", "n"), ("fold_every", "n"),
+    ("alpha", "f"), ("k", "f"), ("creg", "f"), ("bb", "f"),
 )
+#: the compiled loops by name (:data:`twolayer.nn.batch1_loop.ADAPTERS`): their C arguments
+LOOPS = {"block_steps": ARGS, "sparse_steps": SPARSE_ARGS}
+_CTYPES = {"w": ctypes.c_void_p, "i": ctypes.c_void_p, "j": ctypes.c_void_p, "d": ctypes.c_void_p,
+           "n": ctypes.c_int64, "f": ctypes.c_double}
+#: each loop's C function type, for ctypes (its result: the steps done, or -1 - steps when a loss was not finite)
+CFUNCS = {loop: ctypes.CFUNCTYPE(ctypes.c_int64, *(_CTYPES[k] for _, k in args)) for loop, args in LOOPS.items()}
+CFUNC = CFUNCS["block_steps"]
 _HERE = Path(__file__).resolve().parent
-_LOADED = {}  # dtype name -> (ctypes function, what keeps its code alive, where it came from)
+_LOADED = {}  # (loop, dtype name) -> (ctypes function, what keeps its code alive, where it came from)
 
 
 def _llvm():
@@ -117,25 +127,25 @@ def cache_key(dtype):
     return h.hexdigest()[:20]
 
 
-def paths(dtype):
-    """``(object, record)`` paths of ``dtype``'s cache entry."""
-    name = f"block_steps-{np.dtype(dtype).name}-{cache_key(dtype)}"
+def paths(dtype, loop="block_steps"):
+    """``(object, record)`` paths of the cache entry of ``loop`` for ``dtype``."""
+    name = f"{loop}-{np.dtype(dtype).name}-{cache_key(dtype)}"
     d = trusted_cache_dir()
     return d / f"{name}.o", d / f"{name}.json"
 
 
-def compile_object(dtype):
-    """Compile the loop for ``dtype`` with Numba and return ``(object bytes, entry symbol)``."""
-    mod, entry, tm = optimised_module(dtype)
+def compile_object(dtype, loop="block_steps"):
+    """Compile ``loop`` for ``dtype`` with Numba and return ``(object bytes, entry symbol)``."""
+    mod, entry, tm = optimised_module(dtype, loop)
     return tm.emit_object(mod), entry
 
 
-def optimised_module(dtype):
-    """The loop's LLVM module for ``dtype``, optimised on its own: ``(module, entry symbol, target machine)``."""
+def optimised_module(dtype, loop="block_steps"):
+    """``loop``'s LLVM module for ``dtype``, optimised on its own: ``(module, entry symbol, target machine)``."""
     from .batch1_loop import c_adapter
 
     llvm = _llvm()
-    cf = c_adapter(np.dtype(dtype).name, ARGS)
+    cf = c_adapter(np.dtype(dtype).name, LOOPS[loop], loop)
     entry = cf.native_name
     mod = llvm.parse_assembly(cf.inspect_llvm())
     for f in mod.functions:
@@ -151,8 +161,8 @@ def optimised_module(dtype):
     return mod, entry, tm
 
 
-def _load_object(data, entry):
-    """Map an object with llvmlite; return (ctypes function, engine)."""
+def _load_object(data, entry, loop="block_steps"):
+    """Map an object with llvmlite; return (ctypes function of ``loop``'s type, engine)."""
     llvm = _llvm()
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine(llvm))
     engine.add_object_file(llvm.ObjectFileRef.from_data(data))
@@ -160,17 +170,17 @@ def _load_object(data, entry):
     addr = engine.get_function_address(entry)
     if not addr:
         raise RuntimeError(f"the object has no function {entry}")
-    return CFUNC(addr), engine
+    return CFUNCS[loop](addr), engine
 
 
-def _loads_in_a_fresh_process(obj_path, entry):
+def _loads_in_a_fresh_process(obj_path, entry, loop="block_steps"):
     """True if another process maps the object (an unresolvable symbol aborts the process that tries)."""
     code = (
         "import sys; from pathlib import Path; from twolayer.nn.native import _load_object; "
-        "_load_object(Path(sys.argv[1]).read_bytes(), sys.argv[2])"
+        "_load_object(Path(sys.argv[1]).read_bytes(), sys.argv[2], sys.argv[3])"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_HERE.parents[1]), os.environ.get("PYTHONPATH", "")])}
-    res = subprocess.run([sys.executable, "-c", code, str(obj_path), entry], capture_output=True, env=env)
+    res = subprocess.run([sys.executable, "-c", code, str(obj_path), entry, loop], capture_output=True, env=env)
     return res.returncode == 0
 
 
@@ -188,16 +198,16 @@ def _read_entry(obj_path, rec_path):
     return data, rec["entry"]
 
 
-def _build(dtype, obj_path, rec_path):
+def _build(dtype, obj_path, rec_path, loop="block_steps"):
     """Compile, store and check the object; returns (bytes, entry) or raises."""
-    data, entry = compile_object(dtype)
+    data, entry = compile_object(dtype, loop)
     rec = {"entry": entry, "sha256": hashlib.sha256(data).hexdigest(), "dtype": np.dtype(dtype).name,
            "numba": _numba_version()}
     try:
         with atomic_path(obj_path) as tmp:
             Path(tmp).write_bytes(data)
             os.chmod(tmp, 0o600)  # whatever the umask: a group-writable object would be refused by the next job
-        if not _loads_in_a_fresh_process(obj_path, entry):
+        if not _loads_in_a_fresh_process(obj_path, entry, loop):
             obj_path.unlink(missing_ok=True)
             raise RuntimeError("a fresh process could not map the compiled object")
         with atomic_path(rec_path) as tmp:
@@ -209,7 +219,13 @@ def _build(dtype, obj_path, rec_path):
 
 
 def block_steps_c(dtype):
-    """The compiled loop for ``dtype`` as a ctypes function of :data:`ARGS`; loaded once per process.
+    """The dense loop (:func:`~twolayer.nn.batch1_loop.block_steps`) for ``dtype``: :func:`loop_c`."""
+    return loop_c(dtype, "block_steps")
+
+
+def loop_c(dtype, loop):
+    """The compiled ``loop`` (a key of :data:`LOOPS`) for ``dtype`` as a ctypes function of its
+    arguments; loaded once per process.
 
     From the cache when it holds a valid object (no Numba import), else compiled now (a few
     seconds) and stored. Falls back to Numba's own compiled adapter if llvmlite cannot make
@@ -217,14 +233,14 @@ def block_steps_c(dtype):
     name = np.dtype(dtype).name
     if name not in DTYPES:
         raise ValueError(f"the compiled loop is built for {', '.join(DTYPES)}, not {name}")
-    hit = _LOADED.get(name)
+    hit = _LOADED.get((loop, name))
     if hit is not None:
         return hit[0]
     try:
-        obj_path, rec_path = paths(name)
+        obj_path, rec_path = paths(name, loop)
         stored = _read_entry(obj_path, rec_path)
-        data, entry = stored if stored is not None else _build(name, obj_path, rec_path)
-        fn, keep = _load_object(data, entry)
+        data, entry = stored if stored is not None else _build(name, obj_path, rec_path, loop)
+        fn, keep = _load_object(data, entry, loop)
         origin = str(obj_path)
     except (UserError, MemoryError):
         raise  # the job's own limits (time, memory budget) stop it, here as anywhere
@@ -233,12 +249,12 @@ def block_steps_c(dtype):
 
         print(f"twolayer: the batch-1 loop's stored machine code is not usable here ({exc}); "
               "using Numba's compiled code (same results up to rounding, a slower start)", file=sys.stderr)
-        cf = c_adapter(name, ARGS)
-        fn, keep, origin = CFUNC(cf.address), cf, "numba"
-    _LOADED[name] = (fn, keep, origin)
+        cf = c_adapter(name, LOOPS[loop], loop)
+        fn, keep, origin = CFUNCS[loop](cf.address), cf, "numba"
+    _LOADED[(loop, name)] = (fn, keep, origin)
     return fn
 
 
-def origin(dtype):
-    """Where the loaded loop of ``dtype`` came from: the object's path, or ``"numba"`` (the fallback)."""
-    return _LOADED[np.dtype(dtype).name][2]
+def origin(dtype, loop="block_steps"):
+    """Where the loaded ``loop`` of ``dtype`` came from: the object's path, or ``"numba"`` (the fallback)."""
+    return _LOADED[(loop, np.dtype(dtype).name)][2]

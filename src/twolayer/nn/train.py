@@ -55,6 +55,7 @@ class TrainSettings:
     eval_every: int | None = None  # default: once per epoch
     eval_train_subset: int | None = 1000  # None: all training examples at every evaluation
     keep_best: bool = False
+    sparse_inputs: bool = True  # batch-1 SGD on inputs with a background: the sparse kernel when it is faster
     verbose_every: int = 0  # print a progress line every N steps (0: only at evaluations, if a log is given)
 
     def validate(self):
@@ -115,7 +116,8 @@ class History:
         }
 
 
-def train_model(model, X, y, X_val, y_val, settings, seed=0, log=None, monitor=None, block_every=None):
+def train_model(model, X, y, X_val, y_val, settings, seed=0, log=None, monitor=None, block_every=None,
+                foreground=None):
     """Train ``model`` in place on (X, y), validating on (X_val, y_val); return a :class:`History`.
 
     X: (N, D) in the model's dtype (other dtypes are refused, never silently
@@ -132,12 +134,17 @@ def train_model(model, X, y, X_val, y_val, settings, seed=0, log=None, monitor=N
     every multiple of ``block_every`` and after the last step, with the weights after
     ``step`` updates (before any evaluation there); it must not change the model, and it
     does not change the training (the weights are bit-identical without it).
+
+    ``foreground``: where each row of X differs from a fixed background
+    (:class:`~twolayer.nn.kernels.Foreground`); with ``settings.sparse_inputs`` it lets batch-1
+    SGD run the sparse kernel when the foreground is small (:func:`~twolayer.nn.kernels.kernel_name`).
+    The same SGD either way, up to rounding.
     """
     if monitor is not None and block_every is None:
         raise ValueError("a monitor is called at every multiple of block_every: give block_every too")
     if block_every is not None and (int(block_every) != block_every or block_every < 1):
         raise ValueError(f"block_every must be a positive integer (steps) or None, got {block_every!r}")
-    return _Training(model, X, y, X_val, y_val, settings, seed, log, monitor, block_every).run()
+    return _Training(model, X, y, X_val, y_val, settings, seed, log, monitor, block_every, foreground).run()
 
 
 class _Training:
@@ -146,7 +153,7 @@ class _Training:
     the evaluations (:meth:`run`, :meth:`_record_losses`); evaluations and progress
     lines (:meth:`_evaluate`, :meth:`_report`); the history (:meth:`_history`)."""
 
-    def __init__(self, model, X, y, X_val, y_val, settings, seed, log, monitor=None, block_every=None):
+    def __init__(self, model, X, y, X_val, y_val, settings, seed, log, monitor=None, block_every=None, foreground=None):
         settings.validate()
         self.monitor = monitor
         self.block_every = int(block_every) if block_every else None
@@ -175,7 +182,10 @@ class _Training:
         self.schedule = make_schedule(settings.lr, settings.schedule)
         opt_spec = dict(settings.optimizer)
         self.optimizer = make_optimizer(opt_spec.pop("name", SGD.name), **opt_spec)
-        self.kernel, self.kernel_name = make_kernel(model, batch, n, settings.reg, settings.optimizer)
+        if foreground is not None:
+            foreground.check(self.X)
+        self.kernel, self.kernel_name = make_kernel(model, batch, n, settings.reg, settings.optimizer,
+                                                    foreground if settings.sparse_inputs else None)
 
         if settings.eval_train_subset and settings.eval_train_subset < n:
             sub = np.sort(np.random.default_rng(subset_ss).choice(n, settings.eval_train_subset, replace=False))
@@ -317,6 +327,8 @@ class _Training:
     def _history(self):
         sdict = asdict(self.settings)
         sdict["kernel"] = self.kernel_name
+        if self.kernel_name == "batch1_sparse":
+            sdict["foreground_fraction"] = self.kernel.fg.fraction
         sdict["schedule_resolved"] = describe_schedule(self.schedule)
         sdict["optimizer_resolved"] = self.optimizer.describe()
         sdict["eval_every_resolved"] = self.eval_every

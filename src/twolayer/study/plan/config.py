@@ -52,6 +52,7 @@ TRAINING_DEFAULTS = {
     "eval_train_subset": 1000,
     "reg": 0.0,
     "keep_best": False,
+    "sparse_inputs": True,
     "progress_every": 0,
 }
 

@@ -71,6 +71,7 @@ def train_settings(spec, n_train):
         eval_every=every(t["eval_every"]),
         eval_train_subset=t["eval_train_subset"],
         keep_best=t["keep_best"],
+        sparse_inputs=t["sparse_inputs"],
         verbose_every=t["progress_every"],
     )
 

@@ -24,10 +24,10 @@ import time
 import numpy as np
 
 from ...atomic import write_json
-from ...data.store import check_provenance, checks_record, load_split
+from ...data.store import check_provenance, checks_record, foreground_arrays, load_split
 from ...integrity import sealed_record
 from ...nn.classifier import resolve_dtype
-from ...nn.kernels import kernel_name, load_compiled_loop
+from ...nn.kernels import Foreground, kernel_name, load_compiled_loop
 from ...nn.train import train_model
 from ..plan.axes import AXES, SOURCES, spec_value
 from ..plan.jobspec import block_every, build_model, check_spec, train_settings
@@ -81,6 +81,21 @@ def job_seeds(spec):
     return init_ss, train_ss, record
 
 
+def job_kernel(model, settings, data_path, attrs, verified=None):
+    """``(kernel name, Foreground or None)``: the kernel a job's training takes
+    (:func:`twolayer.nn.kernels.kernel_name`), and, for the sparse batch-1 kernel, the training
+    split's foreground read from ``data_path`` (verified as read; ``verified`` gets its digests).
+    The job and its replay (:mod:`twolayer.study.run.trace`) both ask here, so they train alike."""
+    full = settings.sampling == "full" or settings.batch_size is None
+    fraction = (attrs.get("foreground") or {}).get("fraction")
+    use = settings.sparse_inputs and fraction is not None
+    name = kernel_name(model.kind, None if full else settings.batch_size, settings.optimizer, float(fraction) if use else None)
+    if name != "batch1_sparse":
+        return name, None
+    background, indptr, indices = foreground_arrays(data_path, verified)
+    return name, Foreground(background.astype(model.dtype), indptr, indices)
+
+
 def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
     """Train the grid point described by ``spec`` on ``data_path``; write the model and metrics.
 
@@ -99,9 +114,9 @@ def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
     init_ss, train_ss, seeds = job_seeds(spec)
     model = build_model(spec, X.shape[1], len(attrs["classes"]), np.random.default_rng(init_ss))
     settings = train_settings(spec, X.shape[0])
-    full = settings.sampling == "full" or settings.batch_size is None
-    if kernel_name(model.kind, None if full else settings.batch_size, settings.optimizer) == "batch1_sgd":
-        load_compiled_loop(dtype)  # part of the job's start, not of its training time
+    kernel, foreground = job_kernel(model, settings, data_path, attrs, verified)
+    if kernel.startswith("batch1"):
+        load_compiled_loop(dtype, kernel)  # part of the job's start, not of its training time
         check_memory(mem_mb)  # mapping it takes ~50 MB (llvmlite): a budget too small is seen here, not by chance
     print(
         f"{spec['study']} {spec['point']}: {type(model).__name__} on {data_path} "
@@ -110,7 +125,7 @@ def run_job(spec, data_path, model_out, metrics_out, log=None, mem_mb=None):
         flush=True,
     )
     history = train_model(model, X, y, Xv, yv, settings, seed=train_ss, log=log,
-                          block_every=block_every(settings.steps))
+                          block_every=block_every(settings.steps), foreground=foreground)
     save_model(model_out, model, history, spec, seeds, data_path, attrs["fingerprint"],
                checks_record(attrs, verified))
     record = metrics_record(spec, history, model)

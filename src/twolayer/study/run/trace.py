@@ -27,7 +27,7 @@ from ...nn.classifier import resolve_dtype
 from ...nn.train import train_model
 from ..plan.jobspec import block_every, build_model, train_settings
 from .modelio import ModelFile
-from .runner import job_seeds
+from .runner import job_kernel, job_seeds
 
 CHUNK = 4096
 
@@ -66,9 +66,10 @@ def trace_winner(winner_json, data_path, out, log=None):
         X, y = load_split(data_path, "train", dtype=dtype)
         Xv, yv = load_split(data_path, "val", dtype=dtype)
         init_ss, train_ss, _ = job_seeds(spec)  # as twolayer.study.run.runner.run_job
-        classes = len(read_attrs(data_path)["classes"])
-        model = build_model(spec, X.shape[1], classes, np.random.default_rng(init_ss))
+        attrs = read_attrs(data_path)
+        model = build_model(spec, X.shape[1], len(attrs["classes"]), np.random.default_rng(init_ss))
         settings = train_settings(spec, X.shape[0])
+        _, foreground = job_kernel(model, settings, data_path, attrs)
         rec = {"step": [], "train_loss": [], "val_loss": [], "train_acc": [], "val_acc": []}
         spent = [0.0]
 
@@ -82,7 +83,7 @@ def trace_winner(winner_json, data_path, out, log=None):
 
         watch(0, model)
         hist = train_model(model, X, y, Xv, yv, settings, seed=train_ss, log=log, monitor=watch,
-                           block_every=block_every(settings.steps))  # as the job did
+                           block_every=block_every(settings.steps), foreground=foreground)  # as the job did
         diff = max(float(np.max(np.abs(model.params[k].astype(np.float64) - mf.params[k]))) for k in mf.params)
         for k, v in rec.items():
             f.create_dataset(k, data=np.asarray(v, dtype=np.int64 if k == "step" else np.float64))
