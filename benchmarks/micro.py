@@ -341,3 +341,131 @@ def cs231n_surface(repeats=5, H=275, steps=40000, n=10000):
     }
     timed(lambda m: train_model(m, X, y, Xv, yv, TrainSettings(**{**same.__dict__, "steps": 2000})))()  # warm-up
     return common.interleaved(variants, repeats)
+
+
+# -- batch 1 on images with a background (the sparse kernel) ---------------------------
+FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+MNIST_BACKGROUND = 0.807  # MNIST's share of 0 pixels (docs/performance.md)
+
+
+def image_rows(background_share=None):
+    """Fashion-MNIST's 60,000 training images as the report standardises them (``standardise_train``),
+    with their background and foreground; ``background_share``: first set the dimmest pixels to 0 so
+    that this share of all pixels is background (MNIST-sparse rows: 0.807). Returns (X, Foreground)."""
+    from twolayer.data.idx import read_idx_gz
+    from twolayer.data.preprocess import find_foreground, normaliser
+    from twolayer.nn.kernels import Foreground
+
+    raw = read_idx_gz(FASHION).reshape(60000, -1)
+    if background_share is not None:
+        cut = np.sort(raw, axis=None)[int(background_share * raw.size)]
+        raw = np.where(raw > cut, raw, 0).astype(np.uint8)
+    f, _ = normaliser({"kind": "standardise_train"}, raw)
+    X = np.empty(raw.shape, dtype=np.float32)
+    for s in range(0, raw.shape[0], 8192):
+        X[s : s + 8192] = f(raw[s : s + 8192])
+    bg = f(np.zeros((1, raw.shape[1]), dtype=raw.dtype))[0]
+    return X, Foreground(bg, *find_foreground(X, bg))
+
+
+def sparse_step(hidden=275, activations=("sigmoid", "relu"), repeats=5, steps=20000):
+    """µs per batch-1 step on image rows with a background: the dense kernel, the sparse kernel, the
+    dense flop bound, PyTorch's hand-written step and a jitted JAX loop, round-robin in one process."""
+    from twolayer.nn.kernels import Batch1Sparse
+
+    rng = np.random.default_rng(0)
+    torch, jax = _torch(), _jax()
+    out = {}
+    for rows, share in (("Fashion-MNIST", None), ("MNIST-sparse", MNIST_BACKGROUND)):
+        X, fg = image_rows(share)
+        y = rng.integers(0, C, X.shape[0]).astype(np.uint8)
+        out[rows] = {"foreground": fg.fraction, "results": {}}
+        for act in activations:
+            net = TwoLayerNet(D_MNIST, hidden, C, activation=act, bias=False, init="report", dtype=np.float32, seed=0)
+            idx = rng.integers(0, X.shape[0], steps)
+            lrs = np.full(steps, 0.01)
+            variants = {
+                "twolayer sparse kernel": _timed_kernel(Batch1Sparse(net, 1e-5, fg), X, y, idx, lrs),
+                "twolayer dense kernel": _timed_kernel(Batch1SGD(net, 1e-5), X, y, idx, lrs),
+                "dense flop bound": _flop_bound(rng, hidden),
+            }
+            if torch is not None:
+                variants["PyTorch, hand-written step"] = _torch_hand_batch1(torch, X, y, hidden, act, rng)
+            if jax is not None:
+                variants["JAX, jitted lax.fori_loop"] = _jax_batch1(jax, X, y, hidden, act, rng)
+            out[rows]["results"][act] = common.interleaved(variants, repeats)
+    return out
+
+
+def sparse_break_even(hidden=275, shares=(0.9, 0.8, 0.75, 0.7, 0.6, 0.5), repeats=5, steps=20000):
+    """The sparse and the dense kernel's step against the share of background pixels (Fashion-MNIST
+    thresholded to it; 0.5: as it comes), sigmoid: where the one kernel-choice function switches."""
+    from twolayer.nn.kernels import Batch1Sparse
+
+    rng = np.random.default_rng(1)
+    out = {}
+    for share in shares:
+        X, fg = image_rows(None if share == 0.5 else share)
+        y = rng.integers(0, C, X.shape[0]).astype(np.uint8)
+        net = TwoLayerNet(D_MNIST, hidden, C, activation="sigmoid", bias=False, init="report", dtype=np.float32, seed=0)
+        idx = rng.integers(0, X.shape[0], steps)
+        lrs = np.full(steps, 0.01)
+        res = common.interleaved({"sparse": _timed_kernel(Batch1Sparse(net, 1e-5, fg), X, y, idx, lrs),
+                                  "dense": _timed_kernel(Batch1SGD(net, 1e-5), X, y, idx, lrs)}, repeats)
+        out[f"{fg.fraction:.3f}"] = res
+    return out
+
+
+def _timed_kernel(kernel, X, y, idx, lrs):
+    kernel.run(X, y, idx[:2000], lrs[:2000])  # warm-up (and the compiled loop's load)
+    steps = idx.size
+
+    def run():
+        t0 = time.perf_counter()
+        kernel.run(X, y, idx, lrs)
+        return (time.perf_counter() - t0) / steps
+
+    return run
+
+
+def _jax():
+    try:
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+        import jax
+
+        jax.config.update("jax_platform_name", "cpu")
+        return jax
+    except ImportError:
+        return None
+
+
+def _jax_batch1(jax, X, y, H, act, rng, steps=5000):
+    """The same step in JAX: one jitted ``lax.fori_loop`` over the steps (the weights carried, updated
+    functionally), X on the device; one call per measurement, compiled before."""
+    jnp = jax.numpy
+    Xj, yj = jnp.asarray(X), jnp.asarray(y.astype(np.int32))
+    W1 = jnp.asarray(np.random.default_rng(1).standard_normal((D_MNIST, H)).astype(np.float32) / H**0.5)
+    W2 = jnp.asarray(np.random.default_rng(2).standard_normal((H, C)).astype(np.float32) / C**0.5)
+    lam, lr = 1e-5, 0.01
+    idx = jnp.asarray(rng.integers(0, X.shape[0], steps).astype(np.int32))
+
+    def step(i, w):
+        W1, W2 = w
+        x = Xj[idx[i]]
+        z1 = x @ W1
+        a1 = jax.nn.sigmoid(z1) if act == "sigmoid" else jax.nn.relu(z1)
+        p = jax.nn.softmax(a1 @ W2).at[yj[idx[i]]].add(-1.0)
+        da1 = W2 @ p
+        dz1 = da1 * a1 * (1 - a1) if act == "sigmoid" else da1 * (z1 > 0)
+        decay = 1 - 2 * lr * lam
+        return decay * W1 - lr * jnp.outer(x, dz1), decay * W2 - lr * jnp.outer(a1, p)
+
+    run = jax.jit(lambda w: jax.lax.fori_loop(0, steps, step, w))
+    jax.block_until_ready(run((W1, W2)))
+
+    def timed():
+        t0 = time.perf_counter()
+        jax.block_until_ready(run((W1, W2)))
+        return (time.perf_counter() - t0) / steps
+
+    return timed

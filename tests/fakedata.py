@@ -33,15 +33,22 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def make_idx_dataset(directory, n_train=60, n_test=20, classes=10, seed=0, shape=(28, 28)):
-    """Write four IDX .gz files; return (arrays, source spec with their real checksums)."""
+def make_idx_dataset(directory, n_train=60, n_test=20, classes=10, seed=0, shape=(28, 28), blank=0.8):
+    """Write four IDX .gz files; return (arrays, source spec with their real checksums).
+
+    Like MNIST, a ``blank`` share of the pixels is 0 (the background); the others are random."""
     rng = np.random.default_rng(seed)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+
+    def images(n):
+        pixels = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+        return np.where(rng.random(pixels.shape) < blank, 0, pixels).astype(np.uint8)
+
     arrays = {
-        "train_images": rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
+        "train_images": images(n_train),
         "train_labels": (np.arange(n_train) % classes).astype(np.uint8),
-        "test_images": rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
+        "test_images": images(n_test),
         "test_labels": (np.arange(n_test) % classes).astype(np.uint8),
     }
     files = {}

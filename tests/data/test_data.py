@@ -1,6 +1,7 @@
 """Datasets: download -> verify -> parse -> HDF5 -> read back, and every refusal."""
 
 import gzip
+import shutil
 import json
 import re
 import struct
@@ -529,3 +530,54 @@ def test_a_cifar_member_of_the_wrong_size_is_refused_before_it_is_read(http_serv
     with pytest.raises(FormatError, match=r"member 'cifar-10-batches-bin/data_batch_1.bin' has 12292 bytes, "
                                           r"expected 9219 \(3 records of 3073 bytes\); refusing this archive"):
         prepare_dataset(src, "r", recipe, raw, tmp_path / "c.h5")
+
+
+def test_the_prepared_file_keeps_where_each_training_image_differs_from_a_blank_one(http_server, tmp_path):
+    """The background is what a blank image becomes under the recipe's normalisation; the stored
+    foreground is where each training row differs from it (a direct comparison here), its share is
+    recorded, and a damaged or inconsistent foreground is refused as it is read or verified."""
+    from twolayer import integrity
+    from twolayer.data.store import foreground_arrays, verify
+
+    base, root, _ = http_server
+    arrays, spec = make_idx_dataset(root, n_train=60, blank=0.8)
+    src = served_source("tiny", spec, base)
+    raw = tmp_path / "raw"
+    fetch_dataset(src, raw, search_dirs=())
+    out = tmp_path / "tiny.h5"
+    recipe = {"split": {"kind": "tail", "train": 50, "val": 10, "test": None},
+              "normalise": {"kind": "standardise", "mean": 0.1307, "std": 0.3081}}
+    prepare_dataset(src, "t", recipe, raw, out)
+    X, _ = load_split(out, "train")
+    bg, indptr, indices = foreground_arrays(out)
+    assert np.all(bg == np.float32((0 - 0.1307) / 0.3081))
+    pixels = arrays["train_images"][:50].reshape(50, -1)
+    for i in range(50):
+        assert np.array_equal(indices[indptr[i] : indptr[i + 1]], np.flatnonzero(pixels[i])), i
+        assert np.all(X[i][pixels[i] == 0] == bg[0])
+    record = read_attrs(out)["foreground"]
+    assert record["fraction"] == np.count_nonzero(pixels) / pixels.size and record["features"] == 784
+    assert 0.15 < record["fraction"] < 0.25
+    assert verify(out) > 0
+    # one index moved, the file resealed: its checksums agree, its parts do not
+    bad = tmp_path / "bad.h5"
+    shutil.copy(out, bad)
+    with h5py.File(bad, "r+") as f:
+        ind = f["foreground/indices"][()]
+        ind[0] = (ind[0] + 1) % 784 if ind[1] != ind[0] + 1 else ind[0] - 1
+        f["foreground/indices"][...] = ind
+        integrity.seal(f)
+    with pytest.raises(DataFileError, match="foreground indices are not where train/X differs"):
+        verify(bad)
+    # one byte flipped in place: the checksum of the array refuses it where it is read
+    flipped = tmp_path / "flipped.h5"
+    shutil.copy(out, flipped)
+    with h5py.File(flipped) as f:
+        offset = f["foreground/indices"].id.get_offset()
+    with open(flipped, "r+b") as fh:
+        fh.seek(offset + 10)
+        b = fh.read(1)
+        fh.seek(offset + 10)
+        fh.write(bytes([b[0] ^ 0x01]))
+    with pytest.raises(DataFileError, match="foreground/indices"):
+        foreground_arrays(flipped)

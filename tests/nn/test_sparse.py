@@ -200,3 +200,25 @@ def test_find_foreground_is_where_rows_differ_from_the_background():
     for i in range(300):
         assert np.array_equal(indices[indptr[i] : indptr[i + 1]], np.flatnonzero(X[i] != bg)), i
     assert indptr[8] == indptr[7]
+
+
+def test_a_monitor_leaves_the_sparse_kernels_weights_bit_identical():
+    """The winner's replay watches the sparse kernel at block_every's points, as it does the dense one:
+    a watched float32 run ends on the bits of the unwatched run."""
+    from twolayer.study.plan.jobspec import block_every
+
+    rng = np.random.default_rng(13)
+    X, fg = images(rng, np.float32(-0.42), share=0.2, dtype=np.float32)
+    y = rng.integers(0, 5, N)
+    settings = TrainSettings(steps=3000, lr=0.05, reg=1e-5, batch_size=1, log_every=100, eval_every=700,
+                             eval_train_subset=20)
+    runs, seen = [], []
+    for monitor in (None, lambda step, m: seen.append(step)):
+        net = TwoLayerNet(D, 16, 5, init="report", bias=False, activation="sigmoid", dtype=np.float32, seed=2)
+        h = train_model(net, X, y, X, y, settings, seed=5, monitor=monitor, block_every=block_every(3000),
+                        foreground=fg)
+        assert h.settings["kernel"] == "batch1_sparse"
+        runs.append(net.params)
+    assert len(seen) == 50
+    for k in runs[0]:
+        np.testing.assert_array_equal(runs[0][k], runs[1][k])

@@ -84,6 +84,18 @@ def test_end_to_end_outputs(finished, served, tiny_run):
             assert (res / "benchmarks" / "train" / f"{point}.tsv").exists()
             log = (res / "logs" / "train" / f"{point}.log").read_text()
             assert "steps/s" in log and "val_acc" in log
+    # the kernels: the tiny images are 80% background (as MNIST's), the batch-1 steps take the sparse
+    # kernel; Fashion-MNIST's half is above SPARSE_BELOW, the dense one. The winner's replay (trace.h5)
+    # reads the same foreground and ends on the job's weights, bit for bit.
+    for study, kernel in (("tiny", "batch1_sparse"), ("fashion", "batch1_sgd")):
+        if study not in studies:
+            continue
+        res = work / "results" / study
+        for point in pd.read_csv(res / "table.csv")["point"]:
+            with h5py.File(res / "models" / point / "model.h5") as f:
+                assert json.loads(f.attrs["train_settings"])["kernel"] == kernel, (study, point)
+        with h5py.File(res / "trace.h5") as f:
+            assert f.attrs["max_weight_diff"] == 0.0, study
     # the tiny dataset was downloaded from the local server, once per file
     assert sorted(tiny_run[3]) == sorted(f"/ok/{f['name']}" for f in served[1]["files"].values())
     # the paper tables carry the grid

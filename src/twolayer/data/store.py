@@ -347,6 +347,10 @@ def info(path):
     lines.append(f"  recipe spec {json.dumps(attrs.get('recipe_spec'), sort_keys=True)}")
     lines.append(f"  normalisation {json.dumps(attrs.get('normalisation'), sort_keys=True)}")
     lines.append(f"  split seed {attrs.get('split_seed')}")
+    fg = attrs.get("foreground") or {}
+    if fg:
+        lines.append(f"  foreground (train): {fg['fraction']:.1%} of the features differ from a blank image's "
+                     f"({fg['nonzero']} values)")
     prov = attrs.get("provenance") or {}
     for key, rec in sorted((prov.get("files") or {}).items()):
         lines.append(
