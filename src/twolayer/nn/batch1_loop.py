@@ -153,6 +153,39 @@ def squared_norm(W2T):  # pragma: no cover (compiled)
     return acc
 
 
+@njit(**_LOOP)
+def head_step(act, u, z1, a1, z2, d, W2T, b1, b2, bias, consts, c, lr, k, cast, data_loss, penalty, t, step0,
+              log_every, track, creg, P, xx):  # pragma: no cover (compiled)
+    """A step from its pre-activation ``u = x^T W1`` (H,) on: ``z1 = u (+ b1)``, :func:`head_forward`,
+    the loss recorded in ``data_loss[t]`` (and the penalty ``creg (P + ||W2||^2)`` at a logged step),
+    :func:`head_backward` into ``d``, and, when ``track``, ``P = ||W1||^2`` carried through the update
+    ``W1' = (1 - lr k) W1 - lr x d^T`` (``xx = ||x||^2``). Returns ``(finite, P)``; a step whose loss is
+    not finite changes nothing."""
+    H = u.shape[0]
+    for h in range(H):
+        z1[h] = u[h] + b1[h] if bias else u[h]
+    loss, total = head_forward(act, z1, a1, z2, W2T, b2, bias, consts, c)
+    if not math.isfinite(loss):
+        return False, P
+    data_loss[t] = loss
+    if log_every and (step0 + t + 1) % log_every == 0:
+        penalty[t] = creg * (P + squared_norm(W2T)) if track else 0.0
+    decay = 1.0 - lr * k
+    cast[0] = decay
+    decay_d = cast[0]
+    cast[0] = lr
+    lr_d = cast[0]
+    head_backward(act, z1, a1, z2, d, W2T, b1, b2, bias, consts, c, total, lr_d, decay_d)
+    if track:
+        ud = 0.0
+        dd = 0.0
+        for h in range(H):
+            ud += u[h] * d[h]
+            dd += d[h] * d[h]
+        P = decay * decay * P - 2.0 * lr * decay * ud + lr * lr * xx * dd
+    return True, P
+
+
 @njit(cache=True, **_LOOP)
 def block_steps(Z, G, Dm, cv, W2T, b1, b2, bias, act, alpha, labels, lrs, k, state, cast,
                 data_loss, penalty, step0, log_every, track, creg, z1, a1, z2):  # pragma: no cover (compiled)
@@ -200,32 +233,13 @@ def block_steps(Z, G, Dm, cv, W2T, b1, b2, bias, act, alpha, labels, lrs, k, sta
         sd = cast[0]
         for h in range(H):
             u[h] = sd * u[h]
-        for h in range(H):
-            z1[h] = u[h] + b1[h] if bias else u[h]
-        loss, total = head_forward(act, z1, a1, z2, W2T, b2, bias, consts, c)
-        if not math.isfinite(loss):
+        finite, P = head_step(act, u, z1, a1, z2, Dm[t], W2T, b1, b2, bias, consts, c, lr, k, cast, data_loss,
+                              penalty, t, step0, log_every, track, creg, P, g[t])
+        if not finite:
             m = t
-            finite = False
             break
-        data_loss[t] = loss
-        if log_every and (step0 + t + 1) % log_every == 0:
-            penalty[t] = creg * (P + squared_norm(W2T)) if track else 0.0
-        decay = 1.0 - lr * k
-        cast[0] = decay
-        decay_d = cast[0]
-        cast[0] = lr
-        lr_d = cast[0]
-        d = Dm[t]
-        head_backward(act, z1, a1, z2, d, W2T, b1, b2, bias, consts, c, total, lr_d, decay_d)
-        if track:
-            ud = 0.0
-            dd = 0.0
-            for h in range(H):
-                ud += u[h] * d[h]
-                dd += d[h] * d[h]
-            P = decay * decay * P - 2.0 * lr * decay * ud + lr * lr * g[t] * dd
         # W1 = s V: the decay scales s; the update x d^T / s waits in the block
-        s *= decay
+        s *= 1.0 - lr * k
         cv[t] = lr / s
         if not 1e-3 < s <= 1.0:  # V must be rescaled: end the block here
             m = t + 1
@@ -326,32 +340,14 @@ def sparse_steps(V, q, r, bg, X, indptr, indices, rows, W2T, b1, b2, bias, act, 
         sd = cast[0]
         for h in range(H):
             u[h] = sd * (u[h] + xb * r[h])
-        for h in range(H):
-            z1[h] = u[h] + b1[h] if bias else u[h]
-        loss, total = head_forward(act, z1, a1, z2, W2T, b2, bias, consts, c)
-        if not math.isfinite(loss):
+        finite, P = head_step(act, u, z1, a1, z2, d, W2T, b1, b2, bias, consts, c, lr, k, cast, data_loss, penalty,
+                              t, step0, log_every, track, creg, P, bb + xsq)
+        if not finite:
             done = t
-            finite = False
             break
-        data_loss[t] = loss
-        if log_every and (step0 + t + 1) % log_every == 0:
-            penalty[t] = creg * (P + squared_norm(W2T)) if track else 0.0
-        decay = 1.0 - lr * k
-        cast[0] = decay
-        decay_d = cast[0]
-        cast[0] = lr
-        lr_d = cast[0]
-        head_backward(act, z1, a1, z2, d, W2T, b1, b2, bias, consts, c, total, lr_d, decay_d)
-        if track:
-            ud = 0.0
-            dd = 0.0
-            for h in range(H):
-                ud += u[h] * d[h]
-                dd += d[h] * d[h]
-            P = decay * decay * P - 2.0 * lr * decay * ud + lr * lr * (bb + xsq) * dd
         # W1' = decay W1 - lr (bg + e) d^T: the decay scales s; e d^T goes into the foreground
         # rows of V, bg d^T into r, and q = bg^T V follows V's change
-        s *= decay
+        s *= 1.0 - lr * k
         cast[0] = lr / s
         cvd = cast[0]
         for p in range(nf):
