@@ -64,7 +64,10 @@ def train_mem_mb(spec, data_mb, input_size, classes):
 
 
 def step_seconds(spec, input_size):
-    """The cost model of one step, for the kernel that will run it (:func:`twolayer.nn.kernels.kernel_name`)."""
+    """The cost model of one step, for the kernel that will run it (:func:`twolayer.nn.kernels.kernel_name`).
+
+    Batch-1 SGD is priced as the dense kernel: the sparse one, which the data's foreground (unknown
+    before the data are prepared) may choose instead, runs only where it is faster."""
     m, t = spec["model"], spec["training"]
     h = m.get("hidden", 10)  # a linear model has no hidden layer: priced as a small one
     full = t["sampling"] == "full" or t["batch_size"] is None
