@@ -4,6 +4,7 @@ or foreign copy compiled again or refused, private whatever the umask, and Numba
 the fallback that trains the same SGD.
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -172,7 +173,7 @@ def test_a_stored_loop_is_private_whatever_the_umask(monkeypatch, tmp_path):
     from twolayer.nn import cache, native
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(native, "compile_object", lambda dtype, loop="block_steps": (b"stand-in object", "entry"))
+    monkeypatch.setattr(native, "compile_in_a_fresh_process", lambda dtype, loop="block_steps": (b"stand-in object", "entry"))
     monkeypatch.setattr(native, "_loads_in_a_fresh_process", lambda *args: True)
     obj, rec = native.paths(np.float64)
     old = os.umask(0o002)
@@ -284,7 +285,7 @@ def test_a_jobs_own_limits_are_not_taken_for_a_failed_fast_start(monkeypatch, tm
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(native, "_LOADED", {})
-    monkeypatch.setattr(native, "compile_object", out_of_time)
+    monkeypatch.setattr(native, "compile_in_a_fresh_process", out_of_time)
     with pytest.raises(Budget):
         native.block_steps_c(np.float64)
     assert "float64" not in native._LOADED
@@ -301,3 +302,33 @@ def test_the_compiled_loop_refuses_arrays_it_cannot_write_through():
     for bad in (np.zeros(10, np.float32), np.zeros(20)[::2], np.zeros(9)):
         with pytest.raises(ValueError, match="data_loss must be a C-contiguous float64 array"):
             k.run(X, y, idx, lrs, data_loss=bad)
+
+
+def test_the_stored_loop_does_not_depend_on_what_its_process_compiled_before(monkeypatch, tmp_path):
+    """The activation chains compiled on their own first (which makes Numba link them into the loop
+    instead of compiling them there: other float32 roundings), then the loop built and stored: the
+    same object, byte for byte, as a process that compiled nothing before stores."""
+    import subprocess
+    import sys
+
+    from twolayer.nn import native
+    from twolayer.nn.activations import Constants
+    from twolayer.nn.batch1_loop import hidden_backward, hidden_forward
+
+    z = np.linspace(-2, 2, 7).astype(np.float32)
+    a, d = np.empty_like(z), np.ones_like(z)
+    c = Constants(*(np.float32(v) for v in (0, 1, 0.01, 80)))
+    for act in range(4):
+        hidden_forward(act, z, a, c)
+        hidden_backward(act, z, a, d, c)
+    here, fresh = tmp_path / "here", tmp_path / "fresh"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(here))
+    monkeypatch.setattr(native, "_LOADED", {})
+    native.block_steps_c(np.float32)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(fresh)}
+    subprocess.run([sys.executable, "-c", "import numpy as np; from twolayer.nn.native import block_steps_c; "
+                    "block_steps_c(np.float32)"], check=True, env=env)
+    built = {d: sorted((d / "twolayer").glob("block_steps-float32-*.o")) for d in (here, fresh)}
+    assert len(built[here]) == len(built[fresh]) == 1
+    assert built[here][0].name == built[fresh][0].name
+    assert built[here][0].read_bytes() == built[fresh][0].read_bytes()

@@ -198,9 +198,31 @@ def _read_entry(obj_path, rec_path):
     return data, rec["entry"]
 
 
+def compile_in_a_fresh_process(dtype, loop="block_steps"):
+    """:func:`compile_object` run by a new Python process: ``(object bytes, entry symbol)``.
+
+    The object's code must not depend on what the process that builds it compiled before: Numba
+    links a function it has already compiled (the activation chains, say, used on their own)
+    into the loop's module instead of compiling it there, and the module optimised then gives
+    other float32 roundings (seen: the dense loop's weights differ after 5,000 steps). A fresh
+    process compiles the loop from nothing, the same on every machine of a kind."""
+    code = (
+        "import sys; from twolayer.nn.native import compile_object; "
+        "data, entry = compile_object(sys.argv[1], sys.argv[2]); "
+        "sys.stdout.buffer.write(entry.encode() + b'\\n' + data)"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_HERE.parents[1]), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, "-c", code, np.dtype(dtype).name, loop], capture_output=True, env=env)
+    if res.returncode != 0:
+        tail = res.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise RuntimeError(f"compiling {loop} in a fresh process failed: {tail[0]}")
+    entry, _, data = res.stdout.partition(b"\n")
+    return data, entry.decode()
+
+
 def _build(dtype, obj_path, rec_path, loop="block_steps"):
-    """Compile, store and check the object; returns (bytes, entry) or raises."""
-    data, entry = compile_object(dtype, loop)
+    """Compile (in a fresh process), store and check the object; returns (bytes, entry) or raises."""
+    data, entry = compile_in_a_fresh_process(dtype, loop)
     rec = {"entry": entry, "sha256": hashlib.sha256(data).hexdigest(), "dtype": np.dtype(dtype).name,
            "numba": _numba_version()}
     try:
