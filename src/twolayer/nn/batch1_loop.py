@@ -1,6 +1,9 @@
-"""The per-step work of :class:`~twolayer.nn.kernels.Batch1SGD`, compiled by Numba.
+"""The per-step work of :class:`~twolayer.nn.kernels.Batch1SGD` (:func:`block_steps`) and of
+:class:`~twolayer.nn.kernels.Batch1Sparse` (:func:`sparse_steps`), compiled by Numba. Both run a
+step from its pre-activation on through one function, :func:`head_step` (the output layer,
+:func:`head_forward` and :func:`head_backward`, and the records).
 
-One call performs the steps of one block of the delayed-update kernel: for each
+In :func:`block_steps`, one call performs the steps of one block of the delayed-update kernel: for each
 step t, correct the pre-activation row ``Z[t]`` for the block's pending updates,
 run the network forward and backward on H- and C-sized vectors, update W2 and
 the biases, and store the hidden-layer gradient ``Dm[t]`` for the block's

@@ -1,8 +1,10 @@
-"""The batch-1 kernel's compiled loop as machine code on disk, loaded without importing Numba.
+"""The batch-1 kernels' compiled loops as machine code on disk, loaded without importing Numba.
 
-Numba compiles :func:`~twolayer.nn.batch1_loop.block_steps` behind a C signature
-(:func:`~twolayer.nn.batch1_loop.c_adapter`, the arguments of :data:`ARGS`) once per
-machine, dtype and version of the code. Its LLVM IR is then optimised once more as a
+Numba compiles each loop of :data:`LOOPS` (:func:`~twolayer.nn.batch1_loop.block_steps` for the
+dense kernel, :func:`~twolayer.nn.batch1_loop.sparse_steps` for inputs with a background) behind
+a C signature (:func:`~twolayer.nn.batch1_loop.c_adapter`, the arguments :data:`LOOPS` lists)
+once per machine, dtype and version of the code, in a fresh process
+(:func:`compile_in_a_fresh_process`). Its LLVM IR is then optimised once more as a
 module of its own (every function but the entry made internal, so that the error
 paths Numba's C wrapper keeps for exceptions the loop never raises fold away and the
 object needs nothing of Numba's runtime: only ``libm`` and ``memset``), turned into
