@@ -247,14 +247,15 @@ def verify(path):
         for name in names:
             a, _ = read_array(f, path, name, integrity.ARRAY_ALGORITHMS)
             group, key = name.rsplit("/", 1) if "/" in name else ("", name)
-            if group in SPLIT_NAMES:
+            if group in SPLIT_NAMES or group == "foreground":
                 splits.setdefault(group, {})[key] = a
         fp = f.attrs.get("fingerprint")
     if all(s in splits and {"X", "y"} <= set(splits[s]) for s in SPLIT_NAMES):
         if fingerprint({s: (splits[s]["X"], splits[s]["y"]) for s in SPLIT_NAMES}) != fp:
             raise DataFileError(f"{path}: damaged: its arrays do not match its fingerprint; {REBUILD}")
-    if "foreground/background" in names and "X" in splits.get("train", {}):
-        _check_foreground(path, splits["train"]["X"], *foreground_arrays(path))
+    fg = splits.get("foreground", {})
+    if "background" in fg and "X" in splits.get("train", {}):  # the arrays just read, not read again
+        _check_foreground(path, splits["train"]["X"], fg["background"], fg["indptr"], fg["indices"])
     return len(names)
 
 

@@ -386,7 +386,7 @@ class Foreground:
 
     def check(self, X):
         """Refuse ``X`` unless it is the (N, D) these indices were found in (shape only: the caller
-        vouches for the values; :func:`twolayer.data.store.load_foreground` reads both from one file)."""
+        vouches for the values; :func:`twolayer.study.run.runner.job_kernel` reads both from one file)."""
         if X.shape != self.shape:
             raise ValueError(f"the foreground indices are of a ({self.shape[0]}, {self.shape[1]}) dataset, "
                              f"not of X {X.shape}")
@@ -463,12 +463,19 @@ class Batch1Sparse(Batch1SGD):
                 done, s = self._compiled_sparse(X, y, idx, lrs, t0, log_every, track, P, data_loss, penalty)
             else:
                 done, s = self._sparse_numpy(X, y, idx, lrs, t0, log_every, track, P, data_loss, penalty)
-            V += bg[:, None] * r  # W1 = s (V + b r^T)
+            self._fold()  # W1 = s V
             if s != 1.0:
                 V *= s
         W1[...] = V
         W2[...] = self.W2T.T
         return done
+
+    def _fold(self):
+        """``V += b r^T``, ``r = 0``, ``q = b^T V`` afresh: W1 = s (V + b r^T) unchanged (the compiled
+        loop's ``fold_background``)."""
+        self.V += self.bg[:, None] * self.r
+        self.r[...] = 0
+        np.matmul(self.bg, self.V, out=self.q)
 
     def _compiled_sparse(self, X, y, idx, lrs, t0, log_every, track, P, data_loss, penalty):
         n = idx.size
@@ -527,9 +534,7 @@ class Batch1Sparse(Batch1SGD):
                 q *= dt.type(s)
                 s = 1.0
             if self.fold_every and not (t0 + t + 1) % self.fold_every:
-                V += bg[:, None] * r
-                r[...] = 0
-                np.matmul(bg, V, out=q)
+                self._fold()
                 if track:
                     P = s * s * _vdot(V)
         return idx.size, s
@@ -677,7 +682,7 @@ KERNELS = {"batch1_sgd": Batch1SGD, "batch1_sparse": Batch1Sparse, "minibatch": 
 
 
 def load_compiled_loop(dtype, kernel="batch1_sgd"):
-    """Load the batch-1 kernel's compiled loop for ``dtype`` (``kernel``: a batch-1 name of :func:`kernel_name`) (:mod:`twolayer.nn.native`: its
+    """Load the compiled loop of the batch-1 ``kernel`` (a name :func:`kernel_name` gives) for ``dtype`` (:mod:`twolayer.nn.native`: its
     machine code from the disk cache, compiled on the very first run). A training job does
     this before it trains, so that the cost (~0.03 s; a few seconds the first time on a
     machine) counts as the job's start, not as its first steps."""
