@@ -7,11 +7,20 @@ The forward gather (``u += e_f V[f]``, four rows at a time) and the update's sca
 same Numba flags on a float32 V of 784 x 275 (in L2), for 152 foreground rows (MNIST's 19.3%)
 and 390 (Fashion-MNIST's 49.8%); the reads of the foreground values from random rows of a
 60,000-row X; and the dense flop bound's time per row of W1 (4 H flops at the sgemm rate),
-round-robin in one process. Prints a Markdown table.
+round-robin in one process.
+
+Beside them, the loops of the blocked variant that was tried and not kept (docs/performance.md,
+"What was tried"): the dense kernel's delayed updates over blocks of 64 steps, with the block's
+products formed from the foreground: its foreground gathered by feature (:func:`block_gather`),
+the pre-activations ``Z[t] += e_t[f] V[f]`` feature by feature over whole rows
+(:func:`block_forward`) or in H-tiles of 64 (:func:`block_forward_tiled`), the Gram matrix
+``G[t] += e_t[f] ET[f]`` (:func:`block_gram`) and the update ``V[f] -= e_t[f] D[t]``
+(:func:`block_update`), each per step (a block's time / 64). Prints a Markdown table.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 import common  # noqa: F401  (one BLAS thread)
@@ -63,6 +72,112 @@ def xread(X, rows, indptr, indices, bg, ev, reps):
     return acc
 
 
+PACKED_FMA = re.compile(r"vfn?m(?:add|sub)\w*ps")
+KB = 64  # the blocked variant's steps a block
+
+
+@njit(**F)
+def block_gather(X, rows, indptr, indices, bg, be, colptr, colt, colv, ET, reps):
+    """A block's foreground by feature (colptr, colt, colv), dense by feature (ET) and ``be = bg^T e``."""
+    D = bg.shape[0]
+    for b in range(reps):
+        for f in range(D + 1):
+            colptr[f] = 0
+        for t in range(KB):
+            i = rows[(b * KB + t) % rows.shape[0]]
+            for p in range(indptr[i], indptr[i + 1]):
+                colptr[indices[p] + 1] += 1
+        for f in range(D):
+            colptr[f + 1] += colptr[f]
+        for t in range(KB):
+            i = rows[(b * KB + t) % rows.shape[0]]
+            x = X[i]
+            acc = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                f = indices[p]
+                e = x[f] - bg[f]
+                w = colptr[f]
+                colt[w] = t
+                colv[w] = e
+                colptr[f] = w + 1
+                ET[f, t] = e
+                acc += e * bg[f]
+            be[t] = acc
+        for f in range(D, 0, -1):
+            colptr[f] = colptr[f - 1]
+        colptr[0] = 0
+
+
+@njit(**F)
+def block_forward(V, colptr, colt, colv, Z, reps):
+    D, H = V.shape
+    for b in range(reps):
+        for f in range(D):
+            v = V[f]
+            for p in range(colptr[f], colptr[f + 1]):
+                e = colv[p]
+                zt = Z[colt[p]]
+                for h in range(H):
+                    zt[h] += e * v[h]
+
+
+@njit(**F)
+def block_forward_tiled(V, colptr, colt, colv, Z, reps):
+    D, H = V.shape
+    for b in range(reps):
+        for h0 in range(0, H, 64):
+            h1 = min(h0 + 64, H)
+            for f in range(D):
+                v = V[f]
+                for p in range(colptr[f], colptr[f + 1]):
+                    e = colv[p]
+                    zt = Z[colt[p]]
+                    for h in range(h0, h1):
+                        zt[h] += e * v[h]
+
+
+@njit(**F)
+def block_forward_views(V, colptr, colt, colv, Z, reps):
+    """As :func:`block_forward_tiled`, each tile a view, so that the inner loop's index starts at 0."""
+    D, H = V.shape
+    for b in range(reps):
+        for h0 in range(0, H, 64):
+            h1 = min(h0 + 64, H)
+            for f in range(D):
+                v = V[f, h0:h1]
+                for p in range(colptr[f], colptr[f + 1]):
+                    e = colv[p]
+                    zt = Z[colt[p], h0:h1]
+                    for h in range(v.shape[0]):
+                        zt[h] += e * v[h]
+
+
+@njit(**F)
+def block_gram(colptr, colt, colv, ET, G, reps):
+    D = ET.shape[0]
+    for b in range(reps):
+        for f in range(D):
+            et = ET[f]
+            for p in range(colptr[f], colptr[f + 1]):
+                g = G[colt[p]]
+                e = colv[p]
+                for u in range(KB):
+                    g[u] += e * et[u]
+
+
+@njit(**F)
+def block_update(V, colptr, colt, colv, Dm, reps):
+    D, H = V.shape
+    for b in range(reps):
+        for f in range(D):
+            v = V[f]
+            for p in range(colptr[f], colptr[f + 1]):
+                e = colv[p]
+                d = Dm[colt[p]]
+                for h in range(H):
+                    v[h] -= e * d[h]
+
+
 def main(H=275, D=784, reps=20000, repeats=5):
     rng = np.random.default_rng(0)
     V = rng.standard_normal((D, H)).astype(np.float32)
@@ -88,9 +203,31 @@ def main(H=275, D=784, reps=20000, repeats=5):
                 return (time.perf_counter() - t0) / reps
             return run
 
+        def timed_block(f, *args, blocks=max(reps // KB, 1)):
+            def run():
+                t0 = time.perf_counter()
+                f(*args, blocks)
+                return (time.perf_counter() - t0) / (blocks * KB)
+            return run
+
         variants[f"forward gather, {nf} rows"] = timed(gather, V, idxs, e, u)
         variants[f"update scatter, {nf} rows"] = timed(scatter, V, idxs, e, d)
         variants[f"foreground values from X, {nf} rows"] = timed(xread, X, rows, indptr, indices, bg, ev)
+        # the blocked variant, on one block's foreground (its gather on blocks of random rows of X)
+        be, colptr = np.empty(KB), np.empty(D + 1, np.int64)
+        colt, colv = np.empty(KB * D, np.int64), np.empty(KB * D, np.float32)
+        ET, Zb, G = np.zeros((D, KB), np.float32), np.zeros((KB, H), np.float32), np.zeros((KB, KB), np.float32)
+        Dm = (rng.standard_normal((KB, H)) * 1e-6).astype(np.float32)
+        block_gather(X, rows, indptr, indices, bg, be, colptr, colt, colv, ET, 1)
+        loops = {"gather by feature": (block_gather, X, rows, indptr, indices, bg, be, colptr, colt, colv, ET),
+                 "forward, whole rows": (block_forward, V, colptr, colt, colv, Zb),
+                 "forward, H-tiles of 64": (block_forward_tiled, V, colptr, colt, colv, Zb),
+                 "forward, H-tiles of 64 as views": (block_forward_views, V, colptr, colt, colv, Zb),
+                 "Gram matrix": (block_gram, colptr, colt, colv, ET, G),
+                 "update, whole rows": (block_update, V, colptr, colt, colv, Dm)}
+        for name, (f, *args) in loops.items():
+            f(*args, 2)
+            variants[f"block of 64: {name}, {nf} rows"] = timed_block(f, *args)
     A = rng.standard_normal((200, D)).astype(np.float32)
     Z = np.empty((200, H), np.float32)
 
@@ -106,6 +243,10 @@ def main(H=275, D=784, reps=20000, repeats=5):
     for name, r in res.items():
         rows_n = int(name.rsplit(", ", 1)[1].split()[0])
         print(f"| {name} | {r.cell(2)} | {r.median / rows_n * 1e9:.1f} |")
+    print("\nPacked FMA instructions (``vf(n)madd…ps``, ``vf(n)msub…ps``) in each blocked loop's machine code:\n")
+    for f in (block_forward, block_forward_tiled, block_forward_views, block_gram, block_update):
+        asm = "\n".join(f.inspect_asm(sig) for sig in f.signatures)
+        print(f"- {f.__name__}: {len(PACKED_FMA.findall(asm))}")
 
 
 if __name__ == "__main__":
