@@ -351,12 +351,16 @@ MNIST_BACKGROUND = 0.807  # MNIST's share of 0 pixels (docs/performance.md)
 def image_rows(background_share=None):
     """Fashion-MNIST's 60,000 training images as the report standardises them (``standardise_train``),
     with their background and foreground; ``background_share``: first set the dimmest pixels to 0 so
-    that this share of all pixels is background (MNIST-sparse rows: 0.807). Returns (X, Foreground)."""
+    that this share of all pixels is background (MNIST-sparse rows: 0.807); 1: every row the blank
+    image's input (no foreground at all). Returns (X, Foreground)."""
     from twolayer.data.idx import read_idx_gz
     from twolayer.data.preprocess import find_foreground, normaliser
     from twolayer.nn.kernels import Foreground
 
     raw = read_idx_gz(FASHION).reshape(60000, -1)
+    blank = background_share is not None and background_share >= 1
+    if blank:
+        background_share = None  # standardised as the images come, then every row set to the background
     if background_share is not None:
         cut = np.sort(raw, axis=None)[int(background_share * raw.size)]
         raw = np.where(raw > cut, raw, 0).astype(np.uint8)
@@ -365,6 +369,8 @@ def image_rows(background_share=None):
     for s in range(0, raw.shape[0], 8192):
         X[s : s + 8192] = f(raw[s : s + 8192])
     bg = f(np.zeros((1, raw.shape[1]), dtype=raw.dtype))[0]
+    if blank:
+        X[:] = bg
     return X, Foreground(bg, *find_foreground(X, bg))
 
 
@@ -397,9 +403,10 @@ def sparse_step(hidden=275, activations=("sigmoid", "relu"), repeats=5, steps=20
     return out
 
 
-def sparse_break_even(hidden=275, shares=(0.9, 0.8, 0.75, 0.7, 0.6, 0.5), repeats=5, steps=20000):
+def sparse_break_even(hidden=275, shares=(1.0, 0.9, 0.8, 0.75, 0.7, 0.6, 0.5), repeats=5, steps=20000):
     """The sparse and the dense kernel's step against the share of background pixels (Fashion-MNIST
-    thresholded to it; 0.5: as it comes), sigmoid: where the one kernel-choice function switches."""
+    thresholded to it; 0.5: as it comes; 1.0: no foreground, the sparse step's cost without any W1
+    work), sigmoid: where the one kernel-choice function switches."""
     from twolayer.nn.kernels import Batch1Sparse
 
     rng = np.random.default_rng(1)

@@ -449,7 +449,9 @@ def render_sparse_step(m, command):
                             f"(target ≤ {target}×: {verdict(ratio <= target)})")
     L += ["", "Targets (the issue on the sparse kernel): " + "; ".join(verdicts) + ".", ""]
     L += ["The two kernels against the foreground share (sigmoid; Fashion-MNIST thresholded to each share of "
-          f"blank pixels). `kernel_name` takes the sparse kernel at a foreground share ≤ {SPARSE_BELOW}:", "",
+          f"blank pixels). `kernel_name` takes the sparse kernel at a foreground share ≤ {SPARSE_BELOW}. "
+          "At 0.0% every row is the blank image's input: the sparse step without any W1 work (the output layer, "
+          "the activations, the background's O(H) part, the loop itself), the floor of its cost:", "",
           "| foreground | sparse kernel µs | dense kernel µs | sparse / dense |", "|---|---|---|---|"]
     for share, res in m["break_even"].items():
         sp, de = res["sparse"], res["dense"]
