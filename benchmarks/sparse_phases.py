@@ -13,7 +13,8 @@ Beside them, the loops of the blocked variant that was tried and not kept (docs/
 "What was tried"): the dense kernel's delayed updates over blocks of 64 steps, with the block's
 products formed from the foreground: its foreground gathered by feature (:func:`block_gather`),
 the pre-activations ``Z[t] += e_t[f] V[f]`` feature by feature over whole rows
-(:func:`block_forward`) or in H-tiles of 64 (:func:`block_forward_tiled`), the Gram matrix
+(:func:`block_forward`) or in H-tiles of 64 (:func:`block_forward_tiled`; as views,
+:func:`block_forward_views`; with an unsigned index, :func:`block_forward_unsigned`), the Gram matrix
 ``G[t] += e_t[f] ET[f]`` (:func:`block_gram`) and the update ``V[f] -= e_t[f] D[t]``
 (:func:`block_update`), each per step (a block's time / 64). Prints a Markdown table.
 """
@@ -153,6 +154,23 @@ def block_forward_views(V, colptr, colt, colv, Z, reps):
 
 
 @njit(**F)
+def block_forward_unsigned(V, colptr, colt, colv, Z, reps):
+    """As :func:`block_forward_tiled`, the tile's index unsigned, so that Numba emits no wraparound for it."""
+    D, H = V.shape
+    for b in range(reps):
+        for h0 in range(0, H, 64):
+            h0u, n = np.uint64(h0), np.uint64(min(64, H - h0))
+            for f in range(D):
+                v = V[f]
+                for p in range(colptr[f], colptr[f + 1]):
+                    e = colv[p]
+                    zt = Z[colt[p]]
+                    for j in range(n):
+                        h = h0u + j
+                        zt[h] += e * v[h]
+
+
+@njit(**F)
 def block_gram(colptr, colt, colv, ET, G, reps):
     D = ET.shape[0]
     for b in range(reps):
@@ -223,6 +241,7 @@ def main(H=275, D=784, reps=20000, repeats=5):
                  "forward, whole rows": (block_forward, V, colptr, colt, colv, Zb),
                  "forward, H-tiles of 64": (block_forward_tiled, V, colptr, colt, colv, Zb),
                  "forward, H-tiles of 64 as views": (block_forward_views, V, colptr, colt, colv, Zb),
+                 "forward, H-tiles of 64, unsigned index": (block_forward_unsigned, V, colptr, colt, colv, Zb),
                  "Gram matrix": (block_gram, colptr, colt, colv, ET, G),
                  "update, whole rows": (block_update, V, colptr, colt, colv, Dm)}
         for name, (f, *args) in loops.items():
@@ -244,7 +263,7 @@ def main(H=275, D=784, reps=20000, repeats=5):
         rows_n = int(name.rsplit(", ", 1)[1].split()[0])
         print(f"| {name} | {r.cell(2)} | {r.median / rows_n * 1e9:.1f} |")
     print("\nPacked FMA instructions (``vf(n)madd…ps``, ``vf(n)msub…ps``) in each blocked loop's machine code:\n")
-    for f in (block_forward, block_forward_tiled, block_forward_views, block_gram, block_update):
+    for f in (block_forward, block_forward_tiled, block_forward_views, block_forward_unsigned, block_gram, block_update):
         asm = "\n".join(f.inspect_asm(sig) for sig in f.signatures)
         print(f"- {f.__name__}: {len(PACKED_FMA.findall(asm))}")
 
