@@ -336,3 +336,19 @@ def test_the_stored_loop_does_not_depend_on_what_its_process_compiled_before(mon
     assert len(built[here]) == len(built[fresh]) == 1
     assert built[here][0].name == built[fresh][0].name
     assert built[here][0].read_bytes() == built[fresh][0].read_bytes()
+
+
+def test_two_builds_give_the_same_object_whatever_the_hash_seed(tmp_path):
+    """Numba names the loop's inner functions after its flags in a form that follows the process's
+    string hashes (with seeds 0 and 1 the objects differed in those names); the build renames them
+    (native.optimised_module), so processes with any seed emit the same bytes."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from twolayer.nn.native import compile_object; "
+            "sys.stdout.buffer.write(compile_object('float32', 'block_steps')[0])")
+    built = []
+    for seed in ("0", "1"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "NUMBA_CACHE_DIR": str(tmp_path / seed)}
+        built.append(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=env).stdout)
+    assert built[0][:4] == b"\x7fELF" and built[0] == built[1]

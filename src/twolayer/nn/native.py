@@ -150,9 +150,13 @@ def optimised_module(dtype, loop="block_steps"):
     cf = c_adapter(np.dtype(dtype).name, LOOPS[loop], loop)
     entry = cf.native_name
     mod = llvm.parse_assembly(cf.inspect_llvm())
-    for f in mod.functions:
-        if not f.is_declaration and f.name != entry:
-            f.linkage = llvm.Linkage.internal
+    inner = [f for f in mod.functions if not f.is_declaration and f.name != entry]
+    for i, f in enumerate(inner):
+        f.linkage = llvm.Linkage.internal
+        # Numba's names for them carry its flags in a form that varies from build to build (a set
+        # ordered by the process's string hashes), which made two builds' objects differ in these
+        # names only: named by their place in the module instead, every build gives the same bytes
+        f.name = f"{loop}.inner.{i}"
     for g in mod.global_variables:
         if not g.is_declaration:
             g.linkage = llvm.Linkage.internal
@@ -207,13 +211,16 @@ def compile_in_a_fresh_process(dtype, loop="block_steps"):
     links a function it has already compiled (the activation chains, say, used on their own)
     into the loop's module instead of compiling it there, and the module optimised then gives
     other float32 roundings (seen: the dense loop's weights differ after 5,000 steps). A fresh
-    process compiles the loop from nothing, the same on every machine of a kind."""
+    process compiles the loop from nothing, the same on every machine of a kind, with its string
+    hashes fixed (``PYTHONHASHSEED=0``) so that nothing in the build follows a random set order
+    (the loop's inner functions are also renamed, :func:`optimised_module`)."""
     code = (
         "import sys; from twolayer.nn.native import compile_object; "
         "data, entry = compile_object(sys.argv[1], sys.argv[2]); "
         "sys.stdout.buffer.write(entry.encode() + b'\\n' + data)"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_HERE.parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONHASHSEED": "0",
+           "PYTHONPATH": os.pathsep.join([str(_HERE.parents[1]), os.environ.get("PYTHONPATH", "")])}
     res = subprocess.run([sys.executable, "-c", code, np.dtype(dtype).name, loop], capture_output=True, env=env)
     if res.returncode != 0:
         tail = res.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
