@@ -358,10 +358,8 @@ def image_rows(background_share=None):
     from twolayer.nn.kernels import Foreground
 
     raw = read_idx_gz(FASHION).reshape(60000, -1)
-    blank = background_share is not None and background_share >= 1
-    if blank:
-        background_share = None  # standardised as the images come, then every row set to the background
-    if background_share is not None:
+    blank = background_share == 1  # standardised as the images come, then every row set to the background
+    if background_share is not None and not blank:
         cut = np.sort(raw, axis=None)[int(background_share * raw.size)]
         raw = np.where(raw > cut, raw, 0).astype(np.uint8)
     f, _ = normaliser({"kind": "standardise_train"}, raw)

@@ -153,9 +153,9 @@ def optimised_module(dtype, loop="block_steps"):
     inner = [f for f in mod.functions if not f.is_declaration and f.name != entry]
     for i, f in enumerate(inner):
         f.linkage = llvm.Linkage.internal
-        # Numba's names for them carry its flags in a form that varies from build to build (a set
-        # ordered by the process's string hashes), which made two builds' objects differ in these
-        # names only: named by their place in the module instead, every build gives the same bytes
+        # Numba's names for them carry its flags in a form that follows the building process's
+        # string-hash seed, which made two builds' objects differ in these names only: named by
+        # their place in the module instead, every build gives the same bytes
         f.name = f"{loop}.inner.{i}"
     for g in mod.global_variables:
         if not g.is_declaration:
@@ -211,16 +211,14 @@ def compile_in_a_fresh_process(dtype, loop="block_steps"):
     links a function it has already compiled (the activation chains, say, used on their own)
     into the loop's module instead of compiling it there, and the module optimised then gives
     other float32 roundings (seen: the dense loop's weights differ after 5,000 steps). A fresh
-    process compiles the loop from nothing, the same on every machine of a kind, with its string
-    hashes fixed (``PYTHONHASHSEED=0``) so that nothing in the build follows a random set order
-    (the loop's inner functions are also renamed, :func:`optimised_module`)."""
+    process compiles the loop from nothing, the same on every machine of a kind (and with the
+    same bytes whatever its hash seed: :func:`optimised_module` renames the inner functions)."""
     code = (
         "import sys; from twolayer.nn.native import compile_object; "
         "data, entry = compile_object(sys.argv[1], sys.argv[2]); "
         "sys.stdout.buffer.write(entry.encode() + b'\\n' + data)"
     )
-    env = {**os.environ, "PYTHONHASHSEED": "0",
-           "PYTHONPATH": os.pathsep.join([str(_HERE.parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_HERE.parents[1]), os.environ.get("PYTHONPATH", "")])}
     res = subprocess.run([sys.executable, "-c", code, np.dtype(dtype).name, loop], capture_output=True, env=env)
     if res.returncode != 0:
         tail = res.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
